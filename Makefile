@@ -1,0 +1,41 @@
+# The front door. `make study` then `make test` on a fresh machine (Python >= 3.11, make).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PROFILE ?= quick
+PAIRING ?=
+# A torch wheel that pip finds without any index (the CPU build on this workplace's disk) is taken
+# when there is one; elsewhere pip takes PyPI's default build (CUDA on Linux), as usual.
+LOCAL_TORCH ?= torch==2.13.0
+
+.PHONY: study test setup bench lab clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	if $(PY) -m pip install -q --no-index --no-deps "$(LOCAL_TORCH)" 2>/dev/null; \
+	  then $(PY) -m pip install -q "$(LOCAL_TORCH)"; \
+	  else $(PY) -m pip install -q "torch>=2.3"; fi
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+## Run every pairing notebook of a profile with papermill and render reports/<profile>/
+study: setup
+	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE-1} $(PY) -m pairings run --profile $(PROFILE) $(if $(PAIRING),--pairing $(PAIRING))
+
+## Unit tests, then nbval over the recorded quick reports
+test: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest tests
+	HF_HUB_OFFLINE=1 $(PY) -m pytest --nbval-lax --nbval-sanitize-with tests/nbval-sanitize.cfg \
+	  --nbval-cell-timeout=1200 -p no:cacheprovider reports/quick/
+
+bench: setup
+	$(PY) -m benchmarks.run
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-venv:
+	rm -rf $(VENV)

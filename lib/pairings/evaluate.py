@@ -1,0 +1,89 @@
+"""Evaluation with sentence-transformers evaluators; every function returns a plain dict of floats."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.evaluation import (EmbeddingSimilarityEvaluator, InformationRetrievalEvaluator,
+                                              SentenceEvaluator)
+
+UNRELATED_MAX_SCORE = 0.2  # STSb pairs rated at most 1 of 5: "on different topics"
+
+
+def stsb(model: SentenceTransformer, ds: Dataset, name: str = "stsb-test") -> dict[str, float]:
+    """Spearman (and Pearson) of cosine similarity against the STSb gold scores."""
+    evaluator = EmbeddingSimilarityEvaluator(ds["sentence1"], ds["sentence2"], ds["score"],
+                                             main_similarity="cosine", name=name, write_csv=False)
+    result = evaluator(model)
+    return {"stsb_spearman": result[f"{name}_spearman_cosine"], "stsb_pearson": result[f"{name}_pearson_cosine"]}
+
+
+def unrelated_cosine(model: SentenceTransformer, ds: Dataset) -> dict[str, float]:
+    """Embedding collapse: mean cosine of STSb pairs rated unrelated. Near 1 means everything looks alike."""
+    pairs = ds.filter(lambda r: r["score"] <= UNRELATED_MAX_SCORE)
+    a = model.encode(pairs["sentence1"], convert_to_tensor=True, normalize_embeddings=True)
+    b = model.encode(pairs["sentence2"], convert_to_tensor=True, normalize_embeddings=True)
+    return {"unrelated_cosine": float((a * b).sum(-1).mean())}
+
+
+def retrieval(model: SentenceTransformer, queries: dict[str, str], corpus: dict[str, str],
+              relevant: dict[str, set[str]], name: str) -> dict[str, float]:
+    """InformationRetrievalEvaluator on cosine: MRR@10, nDCG@10, Recall@1 and @10."""
+    evaluator = InformationRetrievalEvaluator(queries, corpus, relevant, name=name, write_csv=False,
+                                              mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 10],
+                                              precision_recall_at_k=[1, 10], map_at_k=[10],
+                                              score_functions={"cosine": _cos_sim})
+    result = evaluator(model)
+    prefix = f"{name}_cosine_"
+    return {key: result[prefix + key] for key in ("mrr@10", "ndcg@10", "recall@1", "recall@10")}
+
+
+def _cos_sim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    from sentence_transformers import util
+
+    return util.cos_sim(a, b)
+
+
+class SoftmaxAccuracyEvaluator(SentenceEvaluator):
+    """Accuracy of a SoftmaxLoss head on labelled pairs (the loss's own classifier on our embeddings)."""
+
+    def __init__(self, ds: Dataset, head: torch.nn.Module, name: str = "nli-test", batch_size: int = 64):
+        super().__init__()
+        self.ds, self.head, self.name, self.batch_size = ds, head, name, batch_size
+        self.primary_metric = "accuracy"
+
+    def __call__(self, model, output_path=None, epoch=-1, steps=-1) -> dict[str, float]:
+        u = model.encode(self.ds["premise"], convert_to_tensor=True, batch_size=self.batch_size)
+        v = model.encode(self.ds["hypothesis"], convert_to_tensor=True, batch_size=self.batch_size)
+        parts = [u, v] if self.head.concatenation_sent_rep else []
+        if self.head.concatenation_sent_difference:
+            parts.append(torch.abs(u - v))
+        if self.head.concatenation_sent_multiplication:
+            parts.append(u * v)
+        with torch.no_grad():
+            logits = self.head.classifier(torch.cat(parts, 1).to(self.head.classifier.weight.dtype))
+        predicted = logits.argmax(-1).cpu().numpy()
+        accuracy = float((predicted == np.asarray(self.ds["label"])).mean())
+        metrics = self.prefix_name_to_metrics({"accuracy": accuracy}, self.name)
+        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
+        return metrics
+
+
+def nli_accuracy(model: SentenceTransformer, head: torch.nn.Module, ds: Dataset) -> dict[str, float]:
+    return {"nli_accuracy": SoftmaxAccuracyEvaluator(ds, head)(model)["nli-test_accuracy"]}
+
+
+def similarity_matrix(model: SentenceTransformer, sentences: list[str]) -> np.ndarray:
+    """model.similarity of the embeddings, as the seed cards' usage example computes it."""
+    emb = model.encode(sentences, convert_to_tensor=True)
+    return model.similarity(emb, emb).cpu().numpy()
+
+
+def mean_pairwise_cosine(model: SentenceTransformer, sentences: list[str]) -> float:
+    """Mean cosine over all pairs of distinct sentences: near 1 when they collapse onto one point."""
+    emb = model.encode(sentences, convert_to_tensor=True, normalize_embeddings=True)
+    sims = emb @ emb.T
+    n = len(sentences)
+    return float((sims.sum() - sims.diagonal().sum()) / (n * (n - 1)))

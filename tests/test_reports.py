@@ -1,0 +1,61 @@
+"""The committed quick reports: each run's record agrees with its executed notebook and its index row.
+(nbval re-executes the notebooks themselves; see the Makefile's test target.)"""
+
+import json
+import math
+
+import nbformat
+import pytest
+
+from pairings import config, record, runner
+from pairings.params import PAIRINGS, Params
+
+QUICK = config.report_dir("quick")
+RECORDS = {r["run"]: r for r in record.load_all("quick")}
+PUBLISHED_STSB = 0.8203  # all-MiniLM-L6-v2's published STSb test Spearman
+
+
+def test_every_pairing_with_a_notebook_has_a_quick_report():
+    for pairing in PAIRINGS:
+        if (config.NOTEBOOKS_DIR / f"{pairing}.ipynb").exists():
+            assert pairing in RECORDS, f"run `make study` to record {pairing}"
+            assert (QUICK / f"{pairing}.ipynb").exists() and (QUICK / f"{pairing}.html").exists()
+
+
+@pytest.mark.parametrize("run", sorted(RECORDS))
+def test_record_is_complete_and_matches_its_notebook(run):
+    rec = RECORDS[run]
+    params = Params.from_mapping(rec["params"])  # still valid parameters
+    assert params.to_dict() == Params.load("quick", rec["pairing"]).to_dict() | {"output_dir": params.output_dir}
+    injected = nbformat.read(QUICK / f"{run}.ipynb", as_version=4).metadata.papermill.parameters
+    assert {k: v for k, v in injected.items() if k != "output_dir"} == \
+        {k: v for k, v in rec["params"].items() if k not in ("pairing", "output_dir")}
+    for phase in ("before", "after"):
+        assert rec["task_metric"] in rec["metrics"][phase]
+        assert all(math.isfinite(v) for v in rec["metrics"][phase].values())
+    assert rec["training"]["steps"] > 0 and len(rec["training"]["loss_history"]) > 0
+    assert rec["timings"]["total_seconds"] > rec["training"]["train_seconds"] > 0
+    assert {"torch", "sentence-transformers", "transformers"} <= set(rec["versions"])
+
+
+@pytest.mark.parametrize("run", sorted(RECORDS))
+def test_base_model_scores_its_published_stsb(run):
+    rec = RECORDS[run]
+    if rec["params"]["stsb_pairs"] is None and rec["params"]["max_seq_length"] >= 128:
+        assert rec["metrics"]["before"]["stsb_spearman"] == pytest.approx(PUBLISHED_STSB, abs=5e-4)
+
+
+def test_index_shows_each_records_numbers(tmp_path):
+    html = (QUICK / "index.html").read_text()
+    for run, rec in RECORDS.items():
+        assert f'href="{run}.html"' in html
+        task = rec["task_metric"]
+        assert f'{rec["metrics"]["after"][task]:.3f}' in html
+        assert f'{rec["metrics"]["after"]["stsb_spearman"]:.4f}' in html
+
+
+def test_index_escapes_what_it_shows(tmp_path, monkeypatch):
+    rec = json.loads(json.dumps(next(iter(RECORDS.values()))))
+    rec["data"]["train_source"] = "<script>alert(1)</script>"
+    html = runner.report.index_html("quick", [rec], {}, [])
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
