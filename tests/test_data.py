@@ -111,3 +111,68 @@ def test_greetings_test_prompts_are_held_out():
 def test_in_batch_duplicates_counts_false_negatives():
     assert data.in_batch_duplicates(["a"] * 16, 8, 0) == 1.0
     assert data.in_batch_duplicates([str(i) for i in range(16)], 8, 0) == 0.0
+
+
+def test_question_normalisation_matches_the_card():
+    assert data.normalize_question("How can I get rid of acne?! (fast)", True, True) == "how can i get rid of acne fast"
+    assert data.normalize_question("Rachel Carson - Silent Spring's e-mail", True, True) == "rachel carson silent spring s e-mail"
+
+
+def test_duplicate_retrieval_flags_leaked_pairs():
+    train = datasets.Dataset.from_dict({"anchor": ["a", "b"], "positive": ["a2", "b2"]})
+    test = datasets.Dataset.from_dict({"anchor": ["a", "c", "d"], "positive": ["x", "c2", "d2"]})
+    queries, corpus, relevant, clean = data.duplicate_retrieval_task(test, train)
+    assert len(queries) == 3 and sorted(corpus.values()) == ["c2", "d2", "x"]
+    assert clean == ["q1", "q2"]  # q0's question "a" is a training question
+    assert corpus[next(iter(relevant["q1"]))] == "c2"
+
+
+def test_passages_and_phrases_are_taken_from_the_text():
+    text = ("The Estates General was a political body to which the three estates sent their representatives. "
+            "The monarch alone could decide when to call a meeting of this body. The last time it was done was in 1614. ") * 6
+    pairs = data.passage_phrase_pairs([("ch1", text), ("ch2", text)], None)
+    assert len(pairs) >= 2
+    for row in pairs:
+        assert row["phrase"] in row["passage"] and 3 <= len(row["phrase"].split()) <= 12
+    assert "date" in pairs["kind"]
+
+
+def test_split_by_group_keeps_groups_apart():
+    ds = datasets.Dataset.from_dict({"passage": [str(i) for i in range(50)], "group": [f"g{i % 10}" for i in range(50)]})
+    train, test = data.split_by_group(ds)
+    assert not set(train["group"]) & set(test["group"]) and len(set(test["group"])) == 2
+
+
+def test_squad_stand_in_pairs_answers_with_their_paragraph():
+    pairs, rows = data.squad_pairs("squad:dev", "train_data")
+    assert rows == 10570 and len(pairs) > 1500
+    assert all(p in passage for p, passage in zip(pairs["phrase"][:200], pairs["passage"][:200]))
+
+
+def test_ncert_wrong_table_is_named(tmp_path):
+    pages = tmp_path / "pages.parquet"
+    pd.DataFrame({"file": ["x"], "page_index": [0], "text": ["t"], "text_garbled": [False]}).to_parquet(pages)
+    with pytest.raises(DataError, match="parameter 'ncert_path' = .*pages table; give chapters.parquet"):
+        data.load_ncert_chapters(str(pages))
+    other = tmp_path / "other.parquet"
+    pd.DataFrame({"file": ["x"], "text": ["t"]}).to_parquet(other)
+    with pytest.raises(DataError, match="not the NCERT chapters table"):
+        data.load_ncert_chapters(str(other))
+
+
+def test_udemy_pairs_are_sixty_percent_positive_and_blank_strings_are_dropped(tmp_path):
+    courses = data.load_courses("udemy:udemy_courses", "train_data")
+    pairs = data.title_subject_pairs(courses.dataset, 0.6, None)
+    assert abs(sum(pairs["label"]) / len(pairs) - 0.6) < 0.01
+    own = dict(zip(courses.dataset["title"], courses.dataset["subject"]))
+    assert all((own[t] == s) == (l == 1.0) for t, s, l in zip(pairs["title"], pairs["subject"], pairs["label"]))
+    path = tmp_path / "courses.csv"
+    pd.DataFrame({"course_title": ["A", "  ", "C", None], "subject": ["X", "Y", "", "Z"]}).to_csv(path, index=False)
+    loaded = data.load_courses(str(path), "train_data")
+    assert len(loaded.dataset) == 1 and loaded.dropped["empty text"] == 3
+
+
+def test_cosine_labels_outside_unit_interval_are_refused():
+    ds = datasets.Dataset.from_dict({"label": [0.0, 1.0, 2.0]})
+    with pytest.raises(DataError, match=r"1 labels outside \[0.0, 1.0\]"):
+        data.check_labels(ds, "label", 0.0, 1.0, "train_data", "x.csv")

@@ -59,3 +59,23 @@ def test_index_escapes_what_it_shows(tmp_path, monkeypatch):
     rec["data"]["train_source"] = "<script>alert(1)</script>"
     html = runner.report.index_html("quick", [rec], {}, [])
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_summary_conclusions_are_computed_from_the_records():
+    records = record.load_all("quick")
+    lines = runner.report.conclusions(records)
+    gains = {r["run"]: r["metrics"]["after"][r["task_metric"]] - r["metrics"]["before"][r["task_metric"]] for r in records
+             if r["params"]["seed"] == 42 and not r["params"].get("variant")}
+    best = max(gains, key=gains.get)
+    assert lines[0].startswith(f"Largest gain on its own task: {best},") and f"{gains[best]:+.3f}" in lines[0]
+
+
+def test_seed_reference_averages_our_loss_like_the_card():
+    import numpy as np
+
+    rec = {"pairing": "greetings-mnrl", "run": "g", "params": {"variant": "", "loss": "mnrl"},
+           "training": {"loss_history": [[s, 2.0 + (s > 500)] for s in range(1, 1001)]}, "extra": {}}
+    table = runner.report.seed_reference([rec], {"greetings-mnrl": runner.report.SeedCard(
+        "greetings-mnrl", "003", 3000, [(1.3, 500, 2.13), (2.7, 1000, 2.08)], [], None, 256, True, {})})
+    assert table.loc[("greetings-mnrl", "loss at step 500"), "ours"] == 2.0
+    assert table.loc[("greetings-mnrl", "loss at step 1000"), "ours"] == 3.0

@@ -87,3 +87,22 @@ def mean_pairwise_cosine(model: SentenceTransformer, sentences: list[str]) -> fl
     sims = emb @ emb.T
     n = len(sentences)
     return float((sims.sum() - sims.diagonal().sum()) / (n * (n - 1)))
+
+
+def pair_spearman(model: SentenceTransformer, ds: Dataset, a: str, b: str, name: str) -> dict[str, float]:
+    """Spearman of the cosine of each (a, b) pair against its label (CosineSimilarityLoss's own target)."""
+    evaluator = EmbeddingSimilarityEvaluator(ds[a], ds[b], [float(x) for x in ds["label"]], main_similarity="cosine",
+                                             name=name, write_csv=False)
+    return {"pair_spearman": evaluator(model)[f"{name}_spearman_cosine"]}
+
+
+def zero_shot(model: SentenceTransformer, texts: list[str], labels: list[str], classes: list[str]) -> tuple[dict, np.ndarray]:
+    """Classify each text by its nearest class-name embedding: accuracy, macro-F1 and the confusion matrix."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    emb = model.encode(texts, convert_to_tensor=True, normalize_embeddings=True)
+    names = model.encode(classes, convert_to_tensor=True, normalize_embeddings=True)
+    predicted = [classes[i] for i in (emb @ names.T).argmax(-1).cpu().tolist()]
+    scores = {"zero_shot_accuracy": accuracy_score(labels, predicted),
+              "zero_shot_macro_f1": f1_score(labels, predicted, labels=classes, average="macro", zero_division=0)}
+    return scores, confusion_matrix(labels, predicted, labels=classes)

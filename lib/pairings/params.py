@@ -51,6 +51,7 @@ class ParamsError(ValueError):
 class Params:
     pairing: str
     profile: str = "quick"
+    variant: str = ""  # an ablation: params/<profile>/<pairing>.<variant>.yaml, run <pairing>.<variant>
     # data: a source is "name:split" (data/<name>/<split>.parquet), a path, or "hub:<id>[@config]:<split>"
     train_data: str = ""
     test_data: str = ""
@@ -122,20 +123,24 @@ class Params:
         if not isinstance(data, dict):
             raise ParamsError(f"{path}: expected a mapping of parameter: value, got {type(data).__name__}")
         data = dict(data)
-        for key, implied in (("pairing", pairing or path.stem), ("profile", profile or path.parent.name)):
+        stem_pairing, _, stem_variant = path.stem.partition(".")
+        implied_keys = (("pairing", pairing or stem_pairing), ("profile", profile or path.parent.name),
+                        ("variant", stem_variant))
+        for key, implied in implied_keys:
             if key in data and data[key] != implied:
                 raise ParamsError(f"{path}: parameter '{key}' is {data[key]!r} but the file's place says {implied!r}")
             data[key] = implied
         return cls.from_mapping(data, source=str(path))
 
     @classmethod
-    def load(cls, profile: str, pairing: str, overrides: Mapping[str, Any] | None = None) -> "Params":
-        """The params of ``params/<profile>/<pairing>.yaml``, with optional overrides."""
+    def load(cls, profile: str, pairing: str, overrides: Mapping[str, Any] | None = None,
+             variant: str = "") -> "Params":
+        """The params of ``params/<profile>/<pairing>[.<variant>].yaml``, with optional overrides."""
         if profile not in config.PROFILES:
             raise ParamsError(f"unknown profile {profile!r}; known: {', '.join(config.PROFILES)}{_hint(profile, config.PROFILES)}")
         if pairing not in PAIRINGS:
             raise ParamsError(f"unknown pairing {pairing!r}; known: {', '.join(PAIRINGS)}{_hint(pairing, PAIRINGS)}")
-        params = cls.from_file(config.PARAMS_DIR / profile / f"{pairing}.yaml")
+        params = cls.from_file(config.PARAMS_DIR / profile / f"{pairing}{'.' + variant if variant else ''}.yaml")
         return params.replace(**overrides) if overrides else params
 
     @classmethod
@@ -160,8 +165,9 @@ class Params:
 
     @property
     def run_name(self) -> str:
-        """The name of this run's outputs: the pairing, plus the seed where it is not 42."""
-        return self.pairing if self.seed == 42 else f"{self.pairing}-seed{self.seed}"
+        """The name of this run's outputs: the pairing, its variant, and the seed where it is not 42."""
+        name = f"{self.pairing}.{self.variant}" if self.variant else self.pairing
+        return name if self.seed == 42 else f"{name}-seed{self.seed}"
 
     def resolved_output_dir(self) -> Path:
         if self.output_dir:
@@ -175,6 +181,11 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Params)}
 _TYPES = typing.get_type_hints(Params)
 _PAIRING_KEYS = {k for spec in PAIRINGS.values() for k in spec.keys}
 _ALL_KEYS = set(_FIELDS)
+
+
+def variants(profile: str, pairing: str) -> list[str]:
+    """The ablation variants a profile defines for a pairing."""
+    return sorted(p.stem.partition(".")[2] for p in (config.PARAMS_DIR / profile).glob(f"{pairing}.*.yaml"))
 
 
 def allowed_keys(pairing: str) -> list[str]:
@@ -246,6 +257,8 @@ def _validate(p: Params, source: str) -> None:
         fail("greetings_pairing", "must be 'random' (as the seed) or 'by_intent'")
     if p.device not in DEVICES:
         fail("device", f"must be one of {', '.join(DEVICES)}")
+    if not re.fullmatch(r"[a-z0-9_\-]*", p.variant):
+        fail("variant", "must be lowercase letters, digits, '_' or '-'")
     if p.seed < 0:
         fail("seed", "must be a non-negative integer")
     for key in ("train_data", "test_data", "stsb_data"):

@@ -25,8 +25,18 @@ METRIC_LABELS = {
     "nli_accuracy": "NLI accuracy (softmax head)",
     "mrr@10": "MRR@10", "ndcg@10": "nDCG@10", "recall@1": "Recall@1", "recall@10": "Recall@10",
     "reply_cosine": "mean cosine between distinct replies",
+    "pair_spearman": "held-out pairs: Spearman of cosine vs label",
+    "zero_shot_accuracy": "zero-shot subject accuracy", "zero_shot_macro_f1": "zero-shot subject macro-F1",
 }
 LOWER_IS_BETTER = {"unrelated_cosine", "reply_cosine"}
+
+
+def label(key: str) -> str:
+    """A metric's name for readers; a prefixed key ("clean mrr@10") names its subset first."""
+    if key in METRIC_LABELS:
+        return METRIC_LABELS[key]
+    prefix, _, rest = key.rpartition(" ")
+    return f"{prefix}: {METRIC_LABELS.get(rest, rest)}" if prefix else key
 
 
 def params_table(params) -> pd.DataFrame:
@@ -40,7 +50,7 @@ def comparison(before: Mapping[str, float], after: Mapping[str, float], digits: 
     for key in before:
         if key in after:
             b, a = float(before[key]), float(after[key])
-            rows[METRIC_LABELS.get(key, key)] = {"base model": round(b, digits), "fine-tuned": round(a, digits),
+            rows[label(key)] = {"base model": round(b, digits), "fine-tuned": round(a, digits),
                                                   "change": round(a - b, digits)}
     return pd.DataFrame(rows).T
 
@@ -84,7 +94,7 @@ def before_after(before: Mapping[str, float], after: Mapping[str, float], keys: 
     bars_a = ax.bar(x + 0.2, a, 0.4, label="fine-tuned", color="tab:blue")
     ax.bar_label(bars_b, fmt="%.3f", fontsize=8)
     ax.bar_label(bars_a, fmt="%.3f", fontsize=8)
-    ax.set_xticks(x, [textwrap.fill(METRIC_LABELS.get(k, k), 20) for k in keys], fontsize=8)
+    ax.set_xticks(x, [textwrap.fill(label(k), 20) for k in keys], fontsize=8)
     ax.set_ylim(min(0, min(a + b)) * 1.1, max(1.0, max(a + b)) * 1.12)
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
@@ -123,6 +133,22 @@ def similarity_table(sentences: Sequence[str], matrices: Mapping[str, np.ndarray
     return pd.DataFrame(rows).T
 
 
+def confusion(matrices: Mapping[str, np.ndarray], classes: Sequence[str]) -> plt.Figure:
+    """Confusion matrices side by side (rows: true class, columns: predicted)."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4.2))
+    short = [textwrap.fill(c, 12) for c in classes]
+    for ax, (name, m) in zip(np.atleast_1d(axes), matrices.items()):
+        ax.imshow(m, cmap="Blues")
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=9,
+                        color="white" if m[i, j] > m.max() / 2 else "black")
+        ax.set_xticks(range(len(classes)), short, fontsize=8), ax.set_yticks(range(len(classes)), short, fontsize=8)
+        ax.set_xlabel("predicted"), ax.set_ylabel("true subject"), ax.grid(False), ax.set_title(name, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 # ---- HTML -------------------------------------------------------------------------------------
 
 def render_html(notebook: Path, html_path: Path) -> Path:
@@ -154,7 +180,7 @@ def index_html(profile: str, records: list[dict], pages: dict[str, str], failed:
             "<tr>" + "".join(f"<td>{c}</td>" for c in (
                 name, esc(r["data"].get("train_source", "")), esc(r["params"]["loss"]),
                 r["data"].get("train_pairs", ""), r["training"].get("steps", ""),
-                f'{esc(METRIC_LABELS.get(task, task))}: {_fmt(m["before"].get(task))} → <b>{_fmt(m["after"].get(task))}</b>',
+                f'{esc(label(task))}: {_fmt(m["before"].get(task))} → <b>{_fmt(m["after"].get(task))}</b>',
                 f'{_fmt(m["before"].get("stsb_spearman"), 4)} → <b>{_fmt(m["after"].get("stsb_spearman"), 4)}</b>',
                 f'{r["timings"].get("total_seconds", 0):.0f} s', esc(r["device"].get("gpu", r["device"]["device"])),
             )) + "</tr>")
@@ -184,3 +210,141 @@ from that run's record (<code>&lt;run&gt;.json</code> beside this page).</p>
 </tbody></table>
 </body></html>
 """
+
+
+# ---- the summary across pairings (read from the run records) ----------------------------------
+
+def _group(records: list[dict]) -> dict[str, list[dict]]:
+    """Runs of the same pairing and variant, over seeds."""
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        name = r["pairing"] + (f".{r['params'].get('variant')}" if r["params"].get("variant") else "")
+        groups.setdefault(name, []).append(r)
+    return groups
+
+
+def _mean_sd(values: list[float], digits: int = 3) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
+
+
+def summary_table(records: list[dict]) -> pd.DataFrame:
+    """One row per pairing (and ablation): data, loss, size, task metric and STSb before → after, time.
+    With several seeds: mean ± standard deviation."""
+    rows = {}
+    for name, runs in _group(records).items():
+        r0, task = runs[0], runs[0]["task_metric"]
+        get = lambda phase, key: [r["metrics"][phase][key] for r in runs]
+        rows[name] = {
+            "data (stand-in)": r0["data"]["train_source"] + (f" ({r0['data']['stand_in']})" if r0["data"].get("stand_in") else ""),
+            "loss": r0["params"]["loss"], "train pairs": r0["data"]["train_pairs"], "steps": r0["training"]["steps"],
+            "seeds": len(runs), "task metric": label(task),
+            "task before": _mean_sd(get("before", task)), "task after": _mean_sd(get("after", task)),
+            "task change": _mean_sd([a - b for a, b in zip(get("after", task), get("before", task))]),
+            "STSb before": _mean_sd(get("before", "stsb_spearman"), 4), "STSb after": _mean_sd(get("after", "stsb_spearman"), 4),
+            "STSb change": _mean_sd([a - b for a, b in zip(get("after", "stsb_spearman"), get("before", "stsb_spearman"))], 4),
+            "train time (s)": _mean_sd([r["training"]["train_seconds"] for r in runs], 0),
+            "wall time (s)": _mean_sd([r["timings"]["total_seconds"] for r in runs], 0),
+        }
+    return pd.DataFrame(rows).T
+
+
+def all_loss_curves(records: list[dict], cards: Mapping[str, SeedCard]) -> plt.Figure:
+    groups = _group(records)
+    n = len(groups)
+    cols = min(3, n)
+    fig, axes = plt.subplots(-(-n // cols), cols, figsize=(5.2 * cols, 3.4 * -(-n // cols)), squeeze=False)
+    for ax, (name, runs) in zip(axes.flat, groups.items()):
+        for r in runs:
+            steps, losses = zip(*r["training"]["loss_history"])
+            ax.plot(steps, losses, alpha=0.7, lw=1, label=f"seed {r['params']['seed']}")
+        card = cards[runs[0]["pairing"]]
+        if card.loss_log:
+            ax.plot(card.log_steps, card.log_losses, "s-", color="tab:orange", ms=3, label="seed card")
+        if runs[0]["params"]["loss"] == "mnrl":
+            ax.axhline(math.log(runs[0]["params"]["batch_size"]), ls="--", color="tab:red", lw=1,
+                       label=f"ln {runs[0]['params']['batch_size']}")
+        ax.set_xscale("log"), ax.set_title(name, fontsize=10), ax.set_xlabel("step (log)"), ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def stsb_retention(records: list[dict]) -> plt.Figure:
+    """Change in STSb Spearman per pairing: which data and loss kept or lost general similarity."""
+    groups = _group(records)
+    names = list(groups)
+    deltas = [[r["metrics"]["after"]["stsb_spearman"] - r["metrics"]["before"]["stsb_spearman"] for r in groups[n]] for n in names]
+    means = [float(np.mean(d)) for d in deltas]
+    sds = [float(np.std(d, ddof=1)) if len(d) > 1 else 0.0 for d in deltas]
+    order = np.argsort(means)
+    fig, ax = plt.subplots(figsize=(8, 0.55 * len(names) + 1.4))
+    colors = ["tab:red" if means[i] < 0 else "tab:green" for i in order]
+    ax.barh([names[i] for i in order], [means[i] for i in order], xerr=[sds[i] for i in order], color=colors)
+    for y, i in enumerate(order):
+        ax.text(means[i], y, f" {means[i]:+.4f} ", va="center", ha="left" if means[i] >= 0 else "right", fontsize=8)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.margins(x=0.25)
+    ax.set_xlabel("STSb test Spearman: fine-tuned − base (0.8203)")
+    ax.set_title("General similarity kept or lost")
+    fig.tight_layout()
+    return fig
+
+
+def seed_reference(records: list[dict], cards: Mapping[str, SeedCard]) -> pd.DataFrame:
+    """Where comparable: our loss at the card's logged steps vs the card's, and the example similarities."""
+    rows = {}
+    for name, runs in _group(records).items():
+        r0, card = runs[0], cards[runs[0]["pairing"]]
+        history = np.array(r0["training"]["loss_history"])
+        for step, loss in zip(card.log_steps, card.log_losses):
+            if history[-1, 0] >= step:
+                # the card logs the mean loss of the 500 steps before `step`: average ours the same way
+                window = history[(history[:, 0] > step - 500) & (history[:, 0] <= step)]
+                rows[(name, f"loss at step {step}")] = {"seed card": loss, "ours": round(float(window[:, 1].mean()), 4)}
+        sims = r0["extra"].get("example_similarity", {})
+        if sims.get("card") is not None:
+            ours, theirs = np.array(sims["fine_tuned"]), np.array(sims["card"])
+            for i, j in ((0, 1), (0, 2), (1, 2)):
+                rows[(name, f"example s{i + 1}·s{j + 1}")] = {"seed card": theirs[i, j], "ours": round(float(ours[i, j]), 4),
+                                                              "base model": round(float(np.array(sims["base"])[i, j]), 4)}
+        if not any(k[0] == name for k in rows):
+            rows[(name, "nothing comparable: no logged step reached, no example values printed")] = {}
+    table = pd.DataFrame(rows).T
+    table.index.names = ["run", "figure"]
+    return table
+
+
+def conclusions(records: list[dict]) -> list[str]:
+    """Sentences whose every number comes from the records."""
+    groups = _group(records)
+    task_gain = {n: float(np.mean([r["metrics"]["after"][r["task_metric"]] - r["metrics"]["before"][r["task_metric"]] for r in runs]))
+                 for n, runs in groups.items()}
+    stsb_change = {n: float(np.mean([r["metrics"]["after"]["stsb_spearman"] - r["metrics"]["before"]["stsb_spearman"] for r in runs]))
+                   for n, runs in groups.items()}
+    collapse = {n: (float(np.mean([r["metrics"]["before"]["unrelated_cosine"] for r in runs])),
+                    float(np.mean([r["metrics"]["after"]["unrelated_cosine"] for r in runs]))) for n, runs in groups.items()}
+    best = max(task_gain, key=task_gain.get)
+    worst = min(stsb_change, key=stsb_change.get)
+    metric = lambda n: label(groups[n][0]["task_metric"])
+    out = [
+        f"Largest gain on its own task: {best}, {metric(best)} {task_gain[best]:+.3f} (absolute, base → fine-tuned).",
+        f"Most general similarity lost: {worst}, STSb Spearman {stsb_change[worst]:+.4f} (from 0.8203).",
+    ]
+    kept = [n for n, d in stsb_change.items() if d >= -0.005]
+    if kept:
+        out.append(f"STSb kept within 0.005 of the base model by: {', '.join(kept)}.")
+    rose = {n: c for n, c in collapse.items() if c[1] - c[0] > 0.1}
+    for n, (b, a) in rose.items():
+        out.append(f"Signs of collapse in {n}: the mean cosine of unrelated STSb pairs rose from {b:.3f} to {a:.3f}.")
+    for n, runs in groups.items():
+        r = runs[0]
+        if r["params"]["loss"] == "mnrl":
+            tail = [l for _, l in r["training"]["loss_history"][-max(1, len(r["training"]["loss_history"]) // 10):]]
+            chance = math.log(r["params"]["batch_size"])
+            if abs(np.mean(tail) - chance) < 0.1:
+                out.append(f"{n}: the loss ends at {np.mean(tail):.3f}, within 0.1 of ln {r['params']['batch_size']} = "
+                           f"{chance:.3f}: the in-batch ranking is at chance.")
+    return out

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from . import config, data, record, report
-from .params import PAIRINGS, Params
+from .params import PAIRINGS, Params, variants
 
 SUMMARY = "summary"
 
@@ -22,6 +22,8 @@ def preflight(params: Params) -> None:
         spec = getattr(params, key)
         if spec and spec != "generated" and not spec.startswith("hub:"):
             data.check_source(spec, key)
+    if getattr(params, "ncert_path", None) and params.pairing == "ncert-mnrl":
+        data.check_source(params.ncert_path, "ncert_path")
     out = config.report_dir(params.profile)
     out.mkdir(parents=True, exist_ok=True)
     probe = out / ".write-test"
@@ -36,11 +38,12 @@ def plan(profile: str, pairings: list[str] | None = None, seeds: list[int] | Non
     """The runs of a profile, every params file validated and every local source checked first."""
     runs = []
     for pairing in pairings or list(PAIRINGS):
-        base = Params.load(profile, pairing)
-        for seed in seeds or [base.seed]:
-            params = base if seed == base.seed else base.replace(seed=seed)
-            preflight(params)
-            runs.append(params)
+        for variant in ["", *variants(profile, pairing)]:
+            base = Params.load(profile, pairing, variant=variant)
+            for seed in seeds or [base.seed]:
+                params = base if seed == base.seed else base.replace(seed=seed)
+                preflight(params)
+                runs.append(params)
     return runs
 
 
