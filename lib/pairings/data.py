@@ -446,7 +446,10 @@ def passage_retrieval_tasks(test: Dataset):
 
 def load_courses(spec: str, key: str) -> Loaded:
     raw = load_source(spec, key)
-    ds = standardize(raw, {"title": ("course_title",), "subject": ("category",)}, key, spec)
+    columns = {"title": ("course_title",), "subject": ("category",)}
+    if "label" in raw.column_names:
+        columns["label"] = ()
+    ds = standardize(raw, columns, key, spec)
     ds, n_blank = drop_blank(ds, ["title", "subject"])
     ds = ds.add_column("group", ds["title"])  # split by course: a repeated title is one course
     return _nonempty(Loaded(ds, spec, len(raw), {"empty text": n_blank}), key)
@@ -475,3 +478,95 @@ def check_labels(ds: Dataset, column: str, low: float, high: float, key: str, sp
     bad = [v for v in values if not low <= v <= high]
     if bad:
         raise DataError(f"parameter '{key}' = {spec!r}: {len(bad)} labels outside [{low}, {high}], e.g. {bad[0]}")
+
+
+# ---- one entry per pairing: everything a run reads, prepared before any model is loaded ----------
+
+@dataclass
+class Prepared:
+    """A run's data: the training pairs (``train_columns`` go to the loss, in order), the STSb test
+    pairs, and the pairing's held-out task data in ``test``."""
+
+    train: Loaded
+    train_columns: list[str]
+    stsb: Loaded
+    test: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def train_dataset(self) -> Dataset:
+        return self.train.dataset.select_columns(self.train_columns)
+
+
+def prepare(params) -> Prepared:
+    """Load and check all of a run's data. The runner calls it for every run before any notebook
+    starts, so a bad file, column or label stops the study before a model is loaded."""
+    stsb = load_stsb(params.stsb_data, params.stsb_pairs)
+    return _PREPARE[params.pairing](params, stsb)
+
+
+def _prepare_snli(p, stsb: Loaded) -> Prepared:
+    train = load_nli(p.train_data, p.train_pairs, "train_data")
+    test = load_nli(p.test_data, p.test_pairs, "test_data")
+    return Prepared(train, ["premise", "hypothesis", "label"], stsb, {"nli": test})
+
+
+def _prepare_greetings(p, stsb: Loaded) -> Prepared:
+    train = generate_greetings(p.train_pairs or 3000, p.greetings_pairing)
+    queries, corpus, relevant = greetings_retrieval_task()
+    return Prepared(train, ["prompt", "reply"], stsb, {"queries": queries, "corpus": corpus, "relevant": relevant})
+
+
+def _prepare_quora(p, stsb: Loaded) -> Prepared:
+    norm = dict(lowercase=p.lowercase, strip_punctuation=p.strip_punctuation)
+    train = load_question_pairs(p.train_data, p.train_pairs, "train_data", **norm)
+    test = load_question_pairs(p.test_data, p.test_pairs, "test_data", **norm)
+    queries, corpus, relevant, clean = duplicate_retrieval_task(test.dataset, train.dataset)
+    return Prepared(train, ["anchor", "positive"], stsb,
+                    {"pairs": test, "queries": queries, "corpus": corpus, "relevant": relevant, "clean": clean})
+
+
+def _prepare_ncert(p, stsb: Loaded) -> Prepared:
+    if p.ncert_path:
+        chapters, garbled = load_ncert_chapters(p.ncert_path)
+        pairs = passage_phrase_pairs(list(zip(chapters["file"], chapters["text"])), None)
+        source, rows_read, group_name = "NCERT chapter text (ncert_path)", len(chapters) + garbled, "chapter"
+        dropped = {"garbled chapters": garbled}
+    else:
+        pairs, rows_read = squad_pairs(p.train_data, "train_data")
+        source, group_name, dropped = f"SQuAD v1.1 ({p.train_data}), standing in for NCERT", "article", {}
+    pairs, blank = drop_blank(pairs, ["passage", "phrase"])
+    key = "ncert_path" if p.ncert_path else "train_data"
+    train_all, test_all = split_by_group(_nonempty(Loaded(pairs, source, rows_read), key).dataset)
+    train = _nonempty(Loaded(subset(train_all, p.train_pairs), source, rows_read, {**dropped, "empty text": blank}), key)
+    test = subset(test_all, p.test_pairs)
+    return Prepared(train, ["passage", "phrase"], stsb, {
+        "pairs": test, "to_passage": passage_retrieval_tasks(test)[0], "to_phrase": passage_retrieval_tasks(test)[1],
+        "source": source, "group_name": group_name, "all_pairs": len(pairs),
+        "groups": (len(set(pairs["group"])), len(set(train_all["group"])), len(set(test_all["group"])))})
+
+
+def _prepare_udemy(p, stsb: Loaded) -> Prepared:
+    courses = load_courses(p.train_data, "train_data")
+    train_courses, test_courses = split_by_group(courses.dataset)
+    subjects = sorted(set(courses.dataset["subject"]))
+    if len(subjects) < 2:
+        raise DataError(f"parameter 'train_data' = {p.train_data!r}: needs at least two subjects, found {subjects}")
+    if "label" in courses.dataset.column_names:  # the user's own labelled (title, subject, label) pairs
+        check_labels(courses.dataset, "label", 0.0, 1.0, "train_data", p.train_data)
+        pairs = subset(train_courses.select_columns(["title", "subject", "label"]), p.train_pairs)
+        train_courses = train_courses.filter(lambda r: r["label"] == 1.0)
+        test_pairs = subset(test_courses.select_columns(["title", "subject", "label"]), p.test_pairs)
+        test_courses = test_courses.filter(lambda r: r["label"] == 1.0)
+    else:
+        pairs = title_subject_pairs(train_courses, p.positive_fraction, p.train_pairs)
+        test_pairs = title_subject_pairs(test_courses, p.positive_fraction, p.test_pairs)
+    train = Loaded(pairs, p.train_data, courses.rows_read, courses.dropped)
+    check_labels(train.dataset, "label", 0.0, 1.0, "train_data", p.train_data)
+    return Prepared(train, ["title", "subject", "label"], stsb, {
+        "pairs": test_pairs,
+        "titles": subset(test_courses, p.test_pairs), "subjects": subjects,
+        "courses": (len(train_courses), len(test_courses))})
+
+
+_PREPARE = {"snli-softmax": _prepare_snli, "greetings-mnrl": _prepare_greetings, "quora-mnrl": _prepare_quora,
+            "ncert-mnrl": _prepare_ncert, "udemy-cosine": _prepare_udemy}

@@ -77,6 +77,9 @@ class Params:
     strip_punctuation: bool = False
     ncert_path: str | None = None  # NCERT chapters.parquet; None: the SQuAD stand-in
     positive_fraction: float = 0.6
+    # checkpoints every N steps (None: none); resume continues from the latest one in output_dir
+    checkpoint_steps: int | None = None
+    resume: bool = False
     # where the run writes its record and model; None: runs/<profile>/<pairing>
     output_dir: str | None = None
     device: str = "auto"
@@ -240,7 +243,7 @@ def _validate(p: Params, source: str) -> None:
     for key in ("epochs", "batch_size", "logging_steps"):
         if getattr(p, key) < 1:
             fail(key, "must be at least 1")
-    for key in ("train_pairs", "test_pairs", "stsb_pairs"):
+    for key in ("train_pairs", "test_pairs", "stsb_pairs", "checkpoint_steps"):
         if getattr(p, key) is not None and getattr(p, key) < 1:
             fail(key, "must be at least 1, or null for all")
     if p.loss in IN_BATCH_NEGATIVE_LOSSES and p.batch_size < 2:

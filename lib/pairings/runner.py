@@ -16,22 +16,21 @@ SUMMARY = "summary"
 
 
 def preflight(params: Params) -> None:
-    """Everything that can be checked without loading a model: the params themselves (already
-    validated on load), the local data sources and the output folder."""
-    for key in ("train_data", "test_data", "stsb_data"):
-        spec = getattr(params, key)
-        if spec and spec != "generated" and not spec.startswith("hub:"):
-            data.check_source(spec, key)
-    if getattr(params, "ncert_path", None) and params.pairing == "ncert-mnrl":
-        data.check_source(params.ncert_path, "ncert_path")
+    """Everything that can be checked without loading a model, for every run before any starts: the
+    params (validated on load), the output folder, the base model's folder, and all of the run's data
+    (read, standardised and checked by the same data.prepare the notebook calls)."""
+    from . import train
+
     out = config.report_dir(params.profile)
-    out.mkdir(parents=True, exist_ok=True)
     probe = out / ".write-test"
     try:
+        out.mkdir(parents=True, exist_ok=True)
         probe.write_text("")
         probe.unlink()
     except OSError as err:
-        raise PermissionError(f"reports/{params.profile}: cannot write there: {err}") from None
+        raise PermissionError(f"output folder {out}: cannot write there: {err}") from None
+    train.check_base_model(train.base_model_source(params))
+    data.prepare(params)
 
 
 def plan(profile: str, pairings: list[str] | None = None, seeds: list[int] | None = None) -> list[Params]:
@@ -49,17 +48,27 @@ def plan(profile: str, pairings: list[str] | None = None, seeds: list[int] | Non
 
 def execute(params: Params, notebook: Path | None = None, log=print) -> bool:
     """Execute one run into staging; on success move the notebook, HTML, record and model into place."""
-    import papermill as pm
-
     out = config.report_dir(params.profile)
-    name = params.run_name
-    staging = out / ".staging" / name
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    notebook = notebook or config.NOTEBOOKS_DIR / f"{params.pairing}.ipynb"
-    executed = staging / f"{name}.ipynb"
+    staging = out / ".staging" / params.run_name
+    _clear(staging, keep=("checkpoints",) if params.resume else ())
     parameters = {k: v for k, v in params.to_dict().items() if k != "pairing"}
     parameters["output_dir"] = str(staging.relative_to(config.PROJ_ROOT))
+    notebook = notebook or config.NOTEBOOKS_DIR / f"{params.pairing}.ipynb"
+    return _execute(notebook, staging, params.run_name, parameters, config.MODELS_DIR / params.profile / params.run_name, log)
+
+
+def execute_summary(profile: str, log=print) -> bool:
+    """The summary notebook reads the profile's records; it follows the same staging rules."""
+    staging = config.report_dir(profile) / ".staging" / SUMMARY
+    _clear(staging)
+    return _execute(config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb", staging, SUMMARY, {"profile": profile}, None, log)
+
+
+def _execute(notebook: Path, staging: Path, name: str, parameters: dict, model_dst: Path | None, log) -> bool:
+    import papermill as pm
+
+    out = staging.parent.parent
+    executed = staging / f"{name}.ipynb"
     start = time.perf_counter()
     try:
         pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name="python3",
@@ -69,23 +78,29 @@ def execute(params: Params, notebook: Path | None = None, log=print) -> bool:
             shutil.copy(executed, out / f"{name}.failed.ipynb")
             report.render_html(out / f"{name}.failed.ipynb", out / f"{name}.failed.html")
         log(f"  FAILED after {time.perf_counter() - start:.0f} s: {_first_line(err)}")
-        log(f"  see reports/{params.profile}/{name}.failed.html; the last good report is untouched")
+        log(f"  see {(out / f'{name}.failed.html').relative_to(config.PROJ_ROOT)}; the last good report is untouched")
         return False
     report.render_html(executed, staging / f"{name}.html")
-    _publish(staging, out, name, params)
-    log(f"  done in {time.perf_counter() - start:.0f} s → reports/{params.profile}/{name}.html")
+    _publish(staging, out, name, model_dst)
+    log(f"  done in {time.perf_counter() - start:.0f} s → {(out / f'{name}.html').relative_to(config.PROJ_ROOT)}")
     return True
 
 
-def _publish(staging: Path, out: Path, name: str, params: Params) -> None:
+def _clear(folder: Path, keep: tuple[str, ...] = ()) -> None:
+    """Empty a staging folder, keeping the named entries (a resumed run keeps its checkpoints)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in folder.iterdir():
+        if entry.name not in keep:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def _publish(staging: Path, out: Path, name: str, model_dst: Path | None) -> None:
     """Move a successful run's files into place, replacing the previous ones."""
-    moves = [(staging / f"{name}.ipynb", out / f"{name}.ipynb"), (staging / f"{name}.html", out / f"{name}.html")]
+    for suffix, target in ((".ipynb", f"{name}.ipynb"), (".html", f"{name}.html")):
+        (staging / f"{name}{suffix}").replace(out / target)  # atomic within one file system
     if (staging / "record.json").exists():
-        moves.append((staging / "record.json", out / f"{name}.json"))
-    for src, dst in moves:
-        src.replace(dst)  # atomic within one file system
-    if (staging / "model").is_dir():
-        model_dst = config.MODELS_DIR / params.profile / name
+        (staging / "record.json").replace(out / f"{name}.json")
+    if model_dst is not None and (staging / "model").is_dir():
         shutil.rmtree(model_dst, ignore_errors=True)
         model_dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staging / "model"), model_dst)
@@ -118,7 +133,8 @@ def run(profile: str, pairings: list[str] | None = None, seeds: list[int] | None
     failed = 0
     start = time.perf_counter()
     for i, params in enumerate(runs, 1):
-        log(f"[{i}/{len(runs)}] {params.run_name}: notebooks/{params.pairing}.ipynb with params/{profile}/{params.pairing}.yaml")
+        source = f"{params.pairing}.{params.variant}" if params.variant else params.pairing
+        log(f"[{i}/{len(runs)}] {params.run_name}: notebooks/{params.pairing}.ipynb with params/{profile}/{source}.yaml")
         failed += not execute(params, log=log)
     summary_nb = config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb"
     if summary and summary_nb.exists():
@@ -128,32 +144,3 @@ def run(profile: str, pairings: list[str] | None = None, seeds: list[int] | None
     log(f"{len(runs) - failed} of {len(runs)} run(s) succeeded in {time.perf_counter() - start:.0f} s; "
         f"open {index.relative_to(config.PROJ_ROOT)}")
     return failed
-
-
-def execute_summary(profile: str, log=print) -> bool:
-    """The summary notebook reads the profile's records; it follows the same staging rules."""
-    import papermill as pm
-
-    out = config.report_dir(profile)
-    staging = out / ".staging" / SUMMARY
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    executed = staging / f"{SUMMARY}.ipynb"
-    try:
-        pm.execute_notebook(str(config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb"), str(executed),
-                            parameters={"profile": profile}, kernel_name="python3",
-                            cwd=str(config.NOTEBOOKS_DIR), progress_bar=sys.stderr.isatty(), log_output=False)
-    except Exception as err:
-        if executed.exists():
-            shutil.copy(executed, out / f"{SUMMARY}.failed.ipynb")
-            report.render_html(out / f"{SUMMARY}.failed.ipynb", out / f"{SUMMARY}.failed.html")
-        log(f"  FAILED: {_first_line(err)}")
-        return False
-    report.render_html(executed, staging / f"{SUMMARY}.html")
-    for suffix in (".ipynb", ".html"):
-        (staging / f"{SUMMARY}{suffix}").replace(out / f"{SUMMARY}{suffix}")
-    for stale in (out / f"{SUMMARY}.failed.ipynb", out / f"{SUMMARY}.failed.html"):
-        stale.unlink(missing_ok=True)
-    shutil.rmtree(staging, ignore_errors=True)
-    log(f"  done → reports/{profile}/{SUMMARY}.html")
-    return True

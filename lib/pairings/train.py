@@ -116,7 +116,9 @@ def training_arguments(params: Params, output_dir: Path) -> SentenceTransformerT
         seed=params.seed,
         logging_steps=params.logging_steps,
         logging_first_step=True,
-        save_strategy="no",
+        save_strategy="steps" if params.checkpoint_steps else "no",
+        save_steps=params.checkpoint_steps or 500,
+        save_total_limit=2,
         report_to="none",
         disable_tqdm=True,
         use_cpu=pick_device(params) == "cpu",
@@ -124,17 +126,23 @@ def training_arguments(params: Params, output_dir: Path) -> SentenceTransformerT
 
 
 def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, params: Params,
-        output_dir: Path) -> dict:
-    """Train; return the loss history [[step, loss], ...], steps and seconds."""
+        output_dir: Path, callbacks: list | None = None) -> dict:
+    """Train; return the loss history [[step, loss], ...], steps and seconds.
+
+    With ``checkpoint_steps`` the trainer saves model, optimizer, scheduler and RNG states every N steps
+    under ``<output_dir>/checkpoints``; ``resume`` continues from the latest, on the same data order."""
     with contextlib.redirect_stderr(io.StringIO()):  # the model card's "Computing widget examples" bar
         trainer = SentenceTransformerTrainer(model=model, args=training_arguments(params, Path(output_dir)),
-                                             train_dataset=train, loss=loss)
+                                             train_dataset=train, loss=loss, callbacks=callbacks)
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)  # the history is plotted instead
     start = time.perf_counter()
-    result = trainer.train()
+    checkpoints = sorted(Path(trainer.args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    resumed_from = checkpoints[-1] if params.resume and checkpoints else None
+    result = trainer.train(resume_from_checkpoint=str(resumed_from) if resumed_from else None)
     seconds = time.perf_counter() - start
     # the model card lists the evaluations of the fine-tuned model only, not those of the base before it
     getattr(model.model_card_data, "eval_results_dict", {}).clear()
     history = [[h["step"], h["loss"]] for h in trainer.state.log_history if "loss" in h]
     return {"loss_history": history, "steps": result.global_step, "train_seconds": seconds,
+            "resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else None,
             "seconds_per_step": seconds / max(result.global_step, 1)}
