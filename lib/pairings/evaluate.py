@@ -29,21 +29,17 @@ def unrelated_cosine(model: SentenceTransformer, ds: Dataset) -> dict[str, float
 
 
 def retrieval(model: SentenceTransformer, queries: dict[str, str], corpus: dict[str, str],
-              relevant: dict[str, set[str]], name: str) -> dict[str, float]:
-    """InformationRetrievalEvaluator on cosine: MRR@10, nDCG@10, Recall@1 and @10."""
+              relevant: dict[str, set[str]], name: str, similarity: str = "cosine") -> dict[str, float]:
+    """InformationRetrievalEvaluator: MRR@10, nDCG@10, Recall@1 and @10, by cosine (or "dot" product)."""
+    from sentence_transformers import util
+
     evaluator = InformationRetrievalEvaluator(queries, corpus, relevant, name=name, write_csv=False,
                                               mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 10],
                                               precision_recall_at_k=[1, 10], map_at_k=[10],
-                                              score_functions={"cosine": _cos_sim})
+                                              score_functions={similarity: {"cosine": util.cos_sim, "dot": util.dot_score}[similarity]})
     result = evaluator(model)
-    prefix = f"{name}_cosine_"
+    prefix = f"{name}_{similarity}_"
     return {key: result[prefix + key] for key in ("mrr@10", "ndcg@10", "recall@1", "recall@10")}
-
-
-def _cos_sim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    from sentence_transformers import util
-
-    return util.cos_sim(a, b)
 
 
 class SoftmaxAccuracyEvaluator(SentenceEvaluator):
