@@ -5,9 +5,7 @@ first): it must raise an error that names the parameter or the file, before any 
 trained, within 5 seconds.
 """
 
-import shutil
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest

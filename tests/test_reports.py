@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from pairings import config, record, runner
-from pairings.params import PAIRINGS, Params
+from pairings.params import Params
 
 QUICK = config.report_dir("quick")
 RECORDS = {r["run"]: r for r in record.load_all("quick")}
@@ -72,7 +72,6 @@ def test_summary_conclusions_are_computed_from_the_records():
 
 
 def test_seed_reference_averages_our_loss_like_the_card():
-    import numpy as np
 
     rec = {"pairing": "greetings-mnrl", "run": "g", "params": {"variant": "", "loss": "mnrl"},
            "training": {"loss_history": [[s, 2.0 + (s > 500)] for s in range(1, 1001)]}, "extra": {}}
@@ -80,3 +79,13 @@ def test_seed_reference_averages_our_loss_like_the_card():
         "greetings-mnrl", "003", 3000, [(1.3, 500, 2.13), (2.7, 1000, 2.08)], [], None, 256, True, {})})
     assert table.loc[("greetings-mnrl", "loss at step 500"), "ours"] == 2.0
     assert table.loc[("greetings-mnrl", "loss at step 1000"), "ours"] == 3.0
+
+
+def test_markdown_table_prints_each_runs_numbers(capsys):
+    from pairings import __main__ as cli
+
+    assert cli.main(["table", "--profile", "quick"]) == 0
+    out = capsys.readouterr().out
+    for run, rec in RECORDS.items():
+        line = next(l for l in out.splitlines() if l.startswith(f"| `{run}`"))
+        assert f'{rec["metrics"]["after"][rec["task_metric"]]:.3f}' in line

@@ -15,7 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="execute the pairing notebooks of a profile and render reports/<profile>/")
     check = sub.add_parser("check", help="validate a profile's params files and data sources; train nothing")
     index = sub.add_parser("index", help="rewrite reports/<profile>/index.html from the records")
-    for p in (run, check, index):
+    table = sub.add_parser("table", help="print the summary table of a profile's records as Markdown")
+    for p in (run, check, index, table):
         p.add_argument("--profile", default="quick", help=f"one of {', '.join(config.PROFILES)} (default: quick)")
     for p in (run, check):
         p.add_argument("--pairing", action="append", help=f"one of {', '.join(PAIRINGS)}; repeat for several (default: all)")
@@ -26,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     from . import runner
 
     try:
+        if args.command == "table":
+            from . import record, report
+
+            print(report.markdown(report.summary_table(record.load_all(args.profile)).drop(columns=["data (stand-in)"])))
+            return 0
         if args.command == "index":
             print(runner.write_index(args.profile))
             return 0

@@ -250,6 +250,15 @@ def summary_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def markdown(table: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (for the README's results, printed by `python -m pairings table`)."""
+    cols = [table.index.name or ""] + [str(c) for c in table.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for idx, row in table.iterrows():
+        lines.append("| " + " | ".join([f"`{idx}`"] + [str(v) for v in row.values]) + " |")
+    return "\n".join(lines)
+
+
 def all_loss_curves(records: list[dict], cards: Mapping[str, SeedCard]) -> plt.Figure:
     groups = _group(records)
     n = len(groups)
