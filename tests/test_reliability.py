@@ -173,3 +173,10 @@ def test_index_page_escapes_hostile_record_fields(tmp_path):
     dom = _dom(page)
     assert "pwned" not in dom.split("</title>")[0]
     assert "&lt;script&gt;" in dom and not re.search(r"<img[^>]*onerror", dom)
+
+
+def test_resume_flag_reaches_every_run(monkeypatch):
+    from pairings import runner
+
+    runs = runner.plan("quick", ["greetings-mnrl"], resume=True)
+    assert runs and all(p.resume for p in runs)

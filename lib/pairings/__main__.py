@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--pairing", action="append", help=f"one of {', '.join(PAIRINGS)}; repeat for several (default: all)")
         p.add_argument("--seed", action="append", type=int, help="run each pairing with this seed; repeat for several")
     run.add_argument("--no-summary", action="store_true", help="skip the summary notebook")
+    run.add_argument("--resume", action="store_true",
+                     help="continue each run from its latest checkpoint (params need checkpoint_steps)")
     args = parser.parse_args(argv)
 
     from . import runner
@@ -40,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             for params in runs:
                 print(f"ok  {params.profile}/{params.run_name}")
             return 0
-        return 1 if runner.run(args.profile, args.pairing, args.seed, summary=not args.no_summary) else 0
+        return 1 if runner.run(args.profile, args.pairing, args.seed, summary=not args.no_summary,
+                               resume=args.resume) else 0
     except (ParamsError, ValueError, FileNotFoundError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -33,14 +33,16 @@ def preflight(params: Params) -> None:
     data.prepare(params)
 
 
-def plan(profile: str, pairings: list[str] | None = None, seeds: list[int] | None = None) -> list[Params]:
-    """The runs of a profile, every params file validated and every local source checked first."""
+def plan(profile: str, pairings: list[str] | None = None, seeds: list[int] | None = None,
+         resume: bool = False) -> list[Params]:
+    """The runs of a profile, every params file validated and all their data checked first."""
     runs = []
     for pairing in pairings or list(PAIRINGS):
         for variant in ["", *variants(profile, pairing)]:
             base = Params.load(profile, pairing, variant=variant)
             for seed in seeds or [base.seed]:
                 params = base if seed == base.seed else base.replace(seed=seed)
+                params = params.replace(resume=True) if resume else params
                 preflight(params)
                 runs.append(params)
     return runs
@@ -126,9 +128,9 @@ def write_index(profile: str) -> Path:
 
 
 def run(profile: str, pairings: list[str] | None = None, seeds: list[int] | None = None,
-        summary: bool = True, log=print) -> int:
+        summary: bool = True, resume: bool = False, log=print) -> int:
     """Run a profile; return the number of failed runs."""
-    runs = plan(profile, pairings, seeds)
+    runs = plan(profile, pairings, seeds, resume)
     log(f"minilm-pairings: {len(runs)} run(s) of the '{profile}' profile → reports/{profile}/")
     failed = 0
     start = time.perf_counter()
