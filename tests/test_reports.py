@@ -89,3 +89,9 @@ def test_markdown_table_prints_each_runs_numbers(capsys):
     for run, rec in RECORDS.items():
         line = next(l for l in out.splitlines() if l.startswith(f"| `{run}`"))
         assert f'{rec["metrics"]["after"][rec["task_metric"]]:.3f}' in line
+
+
+def test_summary_figures_are_saved_from_the_executed_notebook(tmp_path):
+    paths = runner.report.save_figures(QUICK / "summary.ipynb", tmp_path, "summary")
+    assert len(paths) >= 2 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
+    assert [p.read_bytes() for p in paths] == [(QUICK / "figures" / p.name).read_bytes() for p in paths]

@@ -164,6 +164,22 @@ def render_html(notebook: Path, html_path: Path) -> Path:
     return html_path
 
 
+def save_figures(notebook: Path, folder: Path, prefix: str) -> list[Path]:
+    """The PNG figures an executed notebook shows, saved once as files (for the README)."""
+    import base64
+
+    import nbformat
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for cell in nbformat.read(str(notebook), as_version=4).cells:
+        for output in cell.get("outputs", []):
+            if "image/png" in output.get("data", {}):
+                paths.append(folder / f"{prefix}-{len(paths) + 1}.png")
+                paths[-1].write_bytes(base64.b64decode(output["data"]["image/png"]))
+    return paths
+
+
 def _fmt(value: Any, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 

@@ -61,9 +61,14 @@ def execute(params: Params, notebook: Path | None = None, log=print) -> bool:
 
 def execute_summary(profile: str, log=print) -> bool:
     """The summary notebook reads the profile's records; it follows the same staging rules."""
-    staging = config.report_dir(profile) / ".staging" / SUMMARY
+    out = config.report_dir(profile)
+    staging = out / ".staging" / SUMMARY
     _clear(staging)
-    return _execute(config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb", staging, SUMMARY, {"profile": profile}, None, log)
+    ok = _execute(config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb", staging, SUMMARY, {"profile": profile}, None, log)
+    if ok:
+        shutil.rmtree(out / "figures", ignore_errors=True)
+        report.save_figures(out / f"{SUMMARY}.ipynb", out / "figures", SUMMARY)
+    return ok
 
 
 def _execute(notebook: Path, staging: Path, name: str, parameters: dict, model_dst: Path | None, log) -> bool:
