@@ -194,7 +194,8 @@ def index_html(profile: str, records: list[dict], pages: dict[str, str], failed:
         name = f'<a href="{esc(page)}">{esc(r["run"])}</a>' if page else esc(r["run"])
         rows.append(
             "<tr>" + "".join(f"<td>{c}</td>" for c in (
-                name, esc(r["data"].get("train_source", "")), esc(r["params"]["loss"]),
+                name, esc(r["data"].get("train_source", "")) + (f'<br><small>stand-in: {esc(r["data"]["stand_in"])}</small>'
+                                                                  if r["data"].get("stand_in") else ""), esc(r["params"]["loss"]),
                 r["data"].get("train_pairs", ""), r["training"].get("steps", ""),
                 f'{esc(label(task))}: {_fmt(m["before"].get(task))} → <b>{_fmt(m["after"].get(task))}</b>',
                 f'{_fmt(m["before"].get("stsb_spearman"), 4)} → <b>{_fmt(m["after"].get("stsb_spearman"), 4)}</b>',
