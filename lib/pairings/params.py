@@ -80,6 +80,9 @@ class Params:
     # checkpoints every N steps (None: none); resume continues from the latest one in output_dir
     checkpoint_steps: int | None = None
     resume: bool = False
+    # the study's training path (pairings.speed): packed encoder + fused AdamW, the same fp32 training;
+    # false: the plain SentenceTransformerTrainer with the seed cards' arguments (the peer)
+    fast_path: bool = False
     # where the run writes its record and model; None: runs/<profile>/<pairing>
     output_dir: str | None = None
     device: str = "auto"

@@ -14,6 +14,7 @@ from datasets import Dataset
 from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                    SentenceTransformerTrainingArguments, losses, util)
 
+from . import seedcards, speed
 from .params import MAX_POSITIONS, Params
 
 transformers.logging.set_verbosity_error()
@@ -102,6 +103,11 @@ def make_loss(name: str, model: SentenceTransformer, num_labels: int | None = No
     raise ValueError(f"parameter 'loss' = {name!r}: unknown")
 
 
+def card_optimizer(pairing: str) -> str:
+    """The AdamW implementation the seed card's trainer used (its ``optim``; the plain path uses it)."""
+    return seedcards.load(pairing).hyperparameters.get("optim", "adamw_torch")
+
+
 def training_arguments(params: Params, output_dir: Path) -> SentenceTransformerTrainingArguments:
     """The seed cards' arguments: AdamW, linear decay, no warmup, fp32, the pairing's batch size and epochs."""
     return SentenceTransformerTrainingArguments(
@@ -122,6 +128,7 @@ def training_arguments(params: Params, output_dir: Path) -> SentenceTransformerT
         report_to="none",
         disable_tqdm=True,
         use_cpu=pick_device(params) == "cpu",
+        optim="adamw_torch_fused" if params.fast_path else card_optimizer(params.pairing),
     )
 
 
@@ -138,11 +145,14 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
     start = time.perf_counter()
     checkpoints = sorted(Path(trainer.args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     resumed_from = checkpoints[-1] if params.resume and checkpoints else None
-    result = trainer.train(resume_from_checkpoint=str(resumed_from) if resumed_from else None)
+    with speed.packed(model) if params.fast_path else contextlib.nullcontext(False) as packed:
+        result = trainer.train(resume_from_checkpoint=str(resumed_from) if resumed_from else None)
     seconds = time.perf_counter() - start
     # the model card lists the evaluations of the fine-tuned model only, not those of the base before it
     getattr(model.model_card_data, "eval_results_dict", {}).clear()
     history = [[h["step"], h["loss"]] for h in trainer.state.log_history if "loss" in h]
     return {"loss_history": history, "steps": result.global_step, "train_seconds": seconds,
             "resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else None,
-            "seconds_per_step": seconds / max(result.global_step, 1)}
+            "seconds_per_step": seconds / max(result.global_step, 1),
+            "path": "fast" if params.fast_path else "trainer",
+            "options": speed.options(params.fast_path, packed)}
