@@ -180,3 +180,36 @@ def test_resume_flag_reaches_every_run(monkeypatch):
 
     runs = runner.plan("quick", ["greetings-mnrl"], resume=True)
     assert runs and all(p.resume for p in runs)
+
+
+# ---- a published run can be re-run and compared with its record --------------------------------
+
+def test_compare_records_fails_beyond_the_tolerance():
+    from pairings import runner
+
+    old = json.loads((config.report_dir("quick") / "greetings-mnrl.json").read_text())
+    same = runner.compare_records(old, old, 0.005)
+    assert same["within_tolerance"] and same["largest_metric_gap"] == 0 and same["largest_loss_gap"] == 0
+    moved = json.loads(json.dumps(old))
+    moved["metrics"]["after"]["mrr@10"] += 0.01
+    result = runner.compare_records(old, moved, 0.005)
+    assert not result["within_tolerance"] and result["largest_metric_gap"] == pytest.approx(0.01)
+    del moved["metrics"]["after"]["mrr@10"]  # a metric the re-run lacks is a failure, not a pass
+    assert not runner.compare_records(old, moved, 0.005)["within_tolerance"]
+
+
+def test_a_quick_run_reproduces_its_record(tmp_path):
+    """`python -m pairings reproduce` re-runs the committed quick greetings run from its record's parameters."""
+    root = tmp_path / "project"
+    for name in ("notebooks", "data", "params"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).symlink_to(config.PROJ_ROOT / name)
+    (root / "reports" / "quick").mkdir(parents=True)
+    shutil.copy(config.report_dir("quick") / "greetings-mnrl.json", root / "reports" / "quick")
+    env = {**os.environ, "PAIRINGS_ROOT": str(root), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "pairings", "reproduce", "--profile", "quick", "--run", "greetings-mnrl"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((root / "reports" / "quick" / "reproduced" / "greetings-mnrl.json").read_text())
+    assert result["within_tolerance"], result["metric_gaps"]  # on this machine the gaps are 0
+    assert not (root / "reports" / "quick" / "greetings-mnrl.html").exists()  # nothing was published

@@ -95,3 +95,36 @@ def test_summary_figures_are_saved_from_the_executed_notebook(tmp_path):
     paths = runner.report.save_figures(QUICK / "summary.ipynb", tmp_path, "summary")
     assert len(paths) >= 2 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
     assert [p.read_bytes() for p in paths] == [(QUICK / "figures" / p.name).read_bytes() for p in paths]
+
+
+def _run(name, seed, after, variant="", before=0.5):
+    return {"pairing": name, "run": f"{name}-{seed}", "task_metric": "mrr@10",
+            "params": {"variant": variant, "loss": "mnrl", "seed": seed},
+            "data": {"train_source": "generated", "train_pairs": 10}, "training": {"steps": 1, "train_seconds": 1.0},
+            "timings": {"total_seconds": 2.0},
+            "metrics": {"before": {"mrr@10": before, "stsb_spearman": 0.82},
+                        "after": {"mrr@10": after, "stsb_spearman": 0.80 + seed / 1000}}}
+
+
+def test_changes_within_the_seed_spread_are_marked_not_significant():
+    report = runner.report
+    # a change of 0.01 ± 0.1 over three seeds is noise; 0.4 ± 0.01 is not; one seed: no verdict
+    noisy = [_run("greetings-mnrl", s, 0.5 + d) for s, d in zip((42, 43, 44), (0.11, -0.09, 0.01))]
+    table = report.summary_table(noisy)
+    assert table.loc["greetings-mnrl", "task change"].endswith("(n.s.)")
+    clear = [_run("greetings-mnrl", s, 0.9 + d) for s, d in zip((42, 43, 44), (0.01, -0.01, 0.0))]
+    assert "n.s." not in report.summary_table(clear).loc["greetings-mnrl", "task change"]
+    assert "n.s." not in report.summary_table(clear[:1]).loc["greetings-mnrl", "task change"]
+    assert report.within_spread([0.1]) is None
+
+
+def test_ablations_are_judged_against_the_seed_spread():
+    base = [_run("greetings-mnrl", s, 0.40 + d) for s, d in zip((42, 43, 44), (0.02, -0.02, 0.0))]
+    close = [_run("greetings-mnrl", s, 0.41 + d, "by_intent") for s, d in zip((42, 43, 44), (0.01, -0.01, 0.0))]
+    far = [_run("greetings-mnrl", s, 0.95, "by_intent") for s in (42, 43, 44)]
+    verdict = lambda recs: runner.report.ablations(base + recs).loc[("greetings-mnrl.by_intent", "MRR@10"), "verdict"]
+    assert verdict(close).startswith("not significant")
+    assert verdict(far) == "larger than the seed spread"
+    assert verdict(far[:1]) == "larger than the seed spread"  # the base's three seeds give the spread
+    single = runner.report.ablations(base[:1] + far[:1])
+    assert single.loc[("greetings-mnrl.by_intent", "MRR@10"), "verdict"] == "spread unknown (one seed)"

@@ -1,4 +1,5 @@
-"""python -m pairings run --profile quick [--pairing NAME ...] [--seed N ...]"""
+"""python -m pairings run --profile quick [--pairing NAME ...] [--seed N ...]; also check, index, table,
+summary, reproduce --run NAME."""
 
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check", help="validate a profile's params files and data sources; train nothing")
     index = sub.add_parser("index", help="rewrite reports/<profile>/index.html from the records")
     table = sub.add_parser("table", help="print the summary table of a profile's records as Markdown")
-    for p in (run, check, index, table):
+    summary = sub.add_parser("summary", help="re-execute the summary notebook from the records, and the index")
+    reproduce = sub.add_parser("reproduce", help="re-run a published run with its record's parameters and compare")
+    reproduce.add_argument("--run", required=True, help="the run's name, e.g. udemy-cosine (its reports/<profile>/<run>.json)")
+    reproduce.add_argument("--tolerance", type=float, default=None, help="largest allowed metric difference")
+    for p in (run, check, index, table, summary, reproduce):
         p.add_argument("--profile", default="quick", help=f"one of {', '.join(config.PROFILES)} (default: quick)")
     for p in (run, check):
         p.add_argument("--pairing", action="append", help=f"one of {', '.join(PAIRINGS)}; repeat for several (default: all)")
@@ -34,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
 
             print(report.markdown(report.summary_table(record.load_all(args.profile)).drop(columns=["data (stand-in)"])))
             return 0
+        if args.command == "reproduce":
+            result = runner.reproduce(args.profile, args.run, args.tolerance or runner.REPRODUCE_TOLERANCE)
+            return 0 if result["within_tolerance"] else 1
+        if args.command == "summary":
+            ok = runner.execute_summary(args.profile)
+            print(runner.write_index(args.profile))
+            return 0 if ok else 1
         if args.command == "index":
             print(runner.write_index(args.profile))
             return 0

@@ -246,9 +246,25 @@ def _mean_sd(values: list[float], digits: int = 3) -> str:
     return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
+def within_spread(values: list[float], spread: float | None = None) -> bool | None:
+    """Is a mean difference no larger than the seed-to-seed spread (the standard deviation over seeds, or
+    the ``spread`` given)? None with one seed: the spread is unknown."""
+    if spread is None:
+        if len(values) < 2:
+            return None
+        spread = float(np.std(values, ddof=1))
+    return abs(float(np.mean(values))) <= spread
+
+
+def _change(values: list[float], digits: int = 3) -> str:
+    """mean ± sd of a change, marked "n.s." where it is within the seed-to-seed spread."""
+    return _mean_sd(values, digits) + (" (n.s.)" if within_spread(values) else "")
+
+
 def summary_table(records: list[dict]) -> pd.DataFrame:
     """One row per pairing (and ablation): data, loss, size, task metric and STSb before → after, time.
-    With several seeds: mean ± standard deviation."""
+    With several seeds: mean ± standard deviation, and a change no larger than that standard deviation is
+    marked "(n.s.)": not significant."""
     rows = {}
     for name, runs in _group(records).items():
         r0, task = runs[0], runs[0]["task_metric"]
@@ -258,13 +274,34 @@ def summary_table(records: list[dict]) -> pd.DataFrame:
             "loss": r0["params"]["loss"], "train pairs": r0["data"]["train_pairs"], "steps": r0["training"]["steps"],
             "seeds": len(runs), "task metric": label(task),
             "task before": _mean_sd(get("before", task)), "task after": _mean_sd(get("after", task)),
-            "task change": _mean_sd([a - b for a, b in zip(get("after", task), get("before", task))]),
+            "task change": _change([a - b for a, b in zip(get("after", task), get("before", task))]),
             "STSb before": _mean_sd(get("before", "stsb_spearman"), 4), "STSb after": _mean_sd(get("after", "stsb_spearman"), 4),
-            "STSb change": _mean_sd([a - b for a, b in zip(get("after", "stsb_spearman"), get("before", "stsb_spearman"))], 4),
+            "STSb change": _change([a - b for a, b in zip(get("after", "stsb_spearman"), get("before", "stsb_spearman"))], 4),
             "train time (s)": _mean_sd([r["training"]["train_seconds"] for r in runs], 0),
             "wall time (s)": _mean_sd([r["timings"]["total_seconds"] for r in runs], 0),
         }
     return pd.DataFrame(rows).T
+
+
+def ablations(records: list[dict]) -> pd.DataFrame:
+    """Each ablation against its pairing's seed recipe, after fine-tuning: the difference of the means and
+    whether it exceeds the seed-to-seed spread (the larger standard deviation of the two groups)."""
+    groups, rows = _group(records), []
+    for name, runs in groups.items():
+        base = groups.get(runs[0]["pairing"])
+        if name == runs[0]["pairing"] or not base:
+            continue
+        for key in dict.fromkeys([runs[0]["task_metric"], "stsb_spearman"]):
+            ours, theirs = ([r["metrics"]["after"][key] for r in g] for g in (runs, base))
+            sds = [float(np.std(g, ddof=1)) for g in (ours, theirs) if len(g) > 1]
+            spread = max(sds) if sds else None
+            diff = float(np.mean(ours) - np.mean(theirs))
+            verdict = {None: "spread unknown (one seed)", True: "not significant (within the seed spread)",
+                       False: "larger than the seed spread"}[within_spread([diff], spread) if sds else None]
+            rows.append({"ablation": name, "metric": label(key), "seed recipe": _mean_sd(theirs, 4),
+                         "ablation ": _mean_sd(ours, 4), "difference": f"{diff:+.4f}",
+                         "seed spread (sd)": "—" if spread is None else f"{spread:.4f}", "verdict": verdict})
+    return pd.DataFrame(rows).set_index(["ablation", "metric"]) if rows else pd.DataFrame()
 
 
 def markdown(table: pd.DataFrame) -> str:

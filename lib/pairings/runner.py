@@ -4,6 +4,7 @@ only when it succeeds; a failed run leaves ``<run>.failed.ipynb`` and ``.html`` 
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -71,7 +72,8 @@ def execute_summary(profile: str, log=print) -> bool:
     return ok
 
 
-def _execute(notebook: Path, staging: Path, name: str, parameters: dict, model_dst: Path | None, log) -> bool:
+def _execute(notebook: Path, staging: Path, name: str, parameters: dict, model_dst: Path | None, log,
+             publish: bool = True) -> bool:
     import papermill as pm
 
     out = staging.parent.parent
@@ -87,10 +89,62 @@ def _execute(notebook: Path, staging: Path, name: str, parameters: dict, model_d
         log(f"  FAILED after {time.perf_counter() - start:.0f} s: {_first_line(err)}")
         log(f"  see {(out / f'{name}.failed.html').relative_to(config.PROJ_ROOT)}; the last good report is untouched")
         return False
+    if not publish:
+        return True
     report.render_html(executed, staging / f"{name}.html")
     _publish(staging, out, name, model_dst)
     log(f"  done in {time.perf_counter() - start:.0f} s → {(out / f'{name}.html').relative_to(config.PROJ_ROOT)}")
     return True
+
+
+# A re-run of a published run on the same kind of machine must give every metric within this (absolute).
+REPRODUCE_TOLERANCE = 0.005
+
+
+def reproduce(profile: str, run_name: str, tolerance: float = REPRODUCE_TOLERANCE, log=print) -> dict:
+    """Re-execute a published run with its record's own parameters, without publishing, and compare every
+    metric (before and after fine-tuning) and the loss history with the record. The comparison is written
+    to ``reports/<profile>/reproduced/<run>.json``; ``within_tolerance`` says whether it passed."""
+    out = config.report_dir(profile)
+    published = out / f"{run_name}.json"
+    if not published.is_file():
+        raise FileNotFoundError(f"{published.relative_to(config.PROJ_ROOT)}: no such run record")
+    old = json.loads(published.read_text(encoding="utf-8"))
+    params = Params.from_mapping({**old["params"], "output_dir": None, "resume": False}, source=str(published))
+    preflight(params)
+    staging = out / ".staging" / f"{run_name}.reproduce"
+    _clear(staging)
+    parameters = {k: v for k, v in params.to_dict().items() if k != "pairing"}
+    parameters["output_dir"] = str(staging.relative_to(config.PROJ_ROOT))
+    log(f"reproducing {profile}/{run_name} with its record's parameters (not published)")
+    if not _execute(config.NOTEBOOKS_DIR / f"{params.pairing}.ipynb", staging, f"{run_name}.reproduce",
+                    parameters, None, log, publish=False):
+        raise RuntimeError(f"the re-run of {run_name} failed; see {staging}")
+    new = json.loads((staging / "record.json").read_text(encoding="utf-8"))
+    result = {"run": run_name, "profile": profile, **compare_records(old, new, tolerance)}
+    target = out / "reproduced" / f"{run_name}.json"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    shutil.rmtree(staging, ignore_errors=True)
+    log(f"  largest metric gap {result['largest_metric_gap']:.2e}, largest logged-loss gap {result['largest_loss_gap']:.2e} "
+        f"(tolerance {tolerance}): {'reproduced' if result['within_tolerance'] else 'NOT reproduced'} → "
+        f"{target.relative_to(config.PROJ_ROOT)}")
+    return result
+
+
+def compare_records(old: dict, new: dict, tolerance: float) -> dict:
+    """Every metric of two records of the same run, before and after fine-tuning, and their loss histories."""
+    gaps = {f"{phase} {key}": abs(new["metrics"][phase].get(key, float("inf")) - value)
+            for phase in ("before", "after") for key, value in old["metrics"][phase].items()
+            if isinstance(value, (int, float))}
+    losses = dict(map(tuple, old["training"]["loss_history"]))
+    loss_gap = max((abs(loss - losses[step]) for step, loss in new["training"]["loss_history"] if step in losses),
+                   default=float("inf"))
+    worst = max(gaps.values())
+    return {"tolerance": tolerance, "within_tolerance": worst <= tolerance, "largest_metric_gap": worst,
+            "largest_loss_gap": loss_gap, "record_created": old["created"], "rerun_created": new["created"],
+            "device": new["device"], "versions": new["versions"], "metric_gaps": gaps,
+            "train_seconds": {"record": old["training"]["train_seconds"], "rerun": new["training"]["train_seconds"]}}
 
 
 def _clear(folder: Path, keep: tuple[str, ...] = ()) -> None:
