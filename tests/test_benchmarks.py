@@ -1,0 +1,22 @@
+"""The benchmark runs end to end and writes what the README's Performance table is made from."""
+
+import json
+
+from benchmarks import run
+
+
+def test_window_means_average_each_block_of_fifty_steps():
+    history = [[s, 1.0 if s <= 50 else 3.0] for s in range(1, 121)]
+    assert run.window_means(history) == {1: 1.0, 51: 3.0, 101: 3.0}
+
+
+def test_benchmark_writes_its_json(tmp_path, capsys):
+    assert run.main(["--profile", "quick", "--pairing", "greetings-mnrl", "--steps", "2", "--warmup", "1",
+                     "--encode-sentences", "64", "--out", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("*.json")
+    result = json.loads(path.read_text())
+    assert result["device"] in ("cpu", "cuda") and result["versions"]["torch"]
+    recipe = result["recipes"]["greetings-mnrl"]
+    assert recipe["speedup_ratio"] == recipe["study_steps_per_s"] / recipe["peer_steps_per_s"] > 0
+    assert recipe["encode_sentences"] == 64 and recipe["peer_encode_per_s"] > 0
+    assert "| greetings-mnrl | 8 |" in capsys.readouterr().out
