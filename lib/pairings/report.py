@@ -272,7 +272,8 @@ def summary_table(records: list[dict]) -> pd.DataFrame:
         rows[name] = {
             "data (stand-in)": r0["data"]["train_source"] + (f" ({r0['data']['stand_in']})" if r0["data"].get("stand_in") else ""),
             "loss": r0["params"]["loss"], "train pairs": r0["data"]["train_pairs"], "steps": r0["training"]["steps"],
-            "seeds": len(runs), "task metric": label(task),
+            "seeds": len(runs), "path": "/".join(dict.fromkeys(r["training"].get("path", "trainer") for r in runs)),
+            "task metric": label(task),
             "task before": _mean_sd(get("before", task)), "task after": _mean_sd(get("after", task)),
             "task change": _change([a - b for a, b in zip(get("after", task), get("before", task))]),
             "STSb before": _mean_sd(get("before", "stsb_spearman"), 4), "STSb after": _mean_sd(get("after", "stsb_spearman"), 4),
