@@ -170,3 +170,12 @@ def test_cli_prints_the_error_and_exits_2(project, capsys):
     (project / "params" / "quick" / "udemy-cosine.yaml").write_text(quick_yaml("udemy-cosine") + "epoch: 3\n")
     assert cli.main(["run", "--pairing", "udemy-cosine"]) == 2
     assert "udemy-cosine.yaml: unknown parameter 'epoch' (did you mean 'epochs'?)" in capsys.readouterr().err
+
+
+def test_runs_checking_the_output_folder_at_once_do_not_collide(tmp_path):
+    """Two `run`s of one profile preflight concurrently (seen: a second run's check deleted the first's probe)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: runner.check_writable(tmp_path), range(200)))
+    assert list(tmp_path.iterdir()) == []

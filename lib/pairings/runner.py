@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,14 +23,7 @@ def preflight(params: Params) -> None:
     (read, standardised and checked by the same data.prepare the notebook calls)."""
     from . import train
 
-    out = config.report_dir(params.profile)
-    probe = out / ".write-test"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise PermissionError(f"output folder {out}: cannot write there: {err}") from None
+    check_writable(config.report_dir(params.profile))
     train.check_base_model(train.base_model_source(params))
     data.prepare(params)
 
@@ -47,6 +41,15 @@ def plan(profile: str, pairings: list[str] | None = None, seeds: list[int] | Non
                 preflight(params)
                 runs.append(params)
     return runs
+
+
+def check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):  # a name of its own: two runs may check at once
+            pass
+    except OSError as err:
+        raise PermissionError(f"output folder {out}: cannot write there: {err}") from None
 
 
 def execute(params: Params, notebook: Path | None = None, log=print) -> bool:
