@@ -67,6 +67,11 @@ class StepTimer(TrainerCallback):
         return (len(timed) - 1) / (timed[-1] - timed[0])
 
 
+def recipe(profile: str, pairing: str) -> Params:
+    """A profile's recipe for timing: no checkpoints, no resume, a scratch output folder."""
+    return Params.load(profile, pairing).replace(checkpoint_steps=None, resume=False, output_dir=None)
+
+
 def train_steps(params: Params, train_set, warmup: int, steps: int, workdir: Path, callbacks=()) -> tuple[float, dict]:
     torch.manual_seed(params.seed)
     model = train.load_model(params)
@@ -90,7 +95,7 @@ def encode_rate(params: Params, sentences: list[str], fast: bool) -> float:
 
 
 def bench(profile: str, pairing: str, warmup: int, steps: int, encode_limit: int | None = None) -> dict:
-    base = Params.load(profile, pairing).replace(checkpoint_steps=None, resume=False, output_dir=None)
+    base = recipe(profile, pairing)
     prep = data.prepare(base)
     train_set = prep.train_dataset
     rates = {}
@@ -126,8 +131,7 @@ def breakdown(profile: str, pairing: str, warmup: int, steps: int, fast: bool = 
     """Where a step's time goes: torch.profiler self time per op, grouped, in ms per step."""
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
-    params = Params.load(profile, pairing).replace(checkpoint_steps=None, resume=False, output_dir=None,
-                                                   fast_path=fast)
+    params = recipe(profile, pairing).replace(fast_path=fast)
     prep = data.prepare(params)
     device = train.pick_device(params)
     prof = torch_profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else []))
@@ -167,7 +171,7 @@ def window_means(history: list[list[float]], window: int = 50) -> dict[int, floa
 
 def equivalence(profile: str, pairing: str) -> dict:
     """Train one whole run on each path with the same seed; compare loss windows and final metrics."""
-    base = Params.load(profile, pairing).replace(checkpoint_steps=None, resume=False, output_dir=None)
+    base = recipe(profile, pairing)
     prep = data.prepare(base)
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:

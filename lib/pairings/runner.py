@@ -52,13 +52,18 @@ def check_writable(out: Path) -> None:
         raise PermissionError(f"output folder {out}: cannot write there: {err}") from None
 
 
+def _parameters(params: Params, staging: Path) -> dict:
+    """What papermill injects: every parameter of the run, writing into its staging folder."""
+    return {**{k: v for k, v in params.to_dict().items() if k != "pairing"},
+            "output_dir": str(staging.relative_to(config.PROJ_ROOT))}
+
+
 def execute(params: Params, notebook: Path | None = None, log=print) -> bool:
     """Execute one run into staging; on success move the notebook, HTML, record and model into place."""
     out = config.report_dir(params.profile)
     staging = out / ".staging" / params.run_name
     _clear(staging, keep=("checkpoints",) if params.resume else ())
-    parameters = {k: v for k, v in params.to_dict().items() if k != "pairing"}
-    parameters["output_dir"] = str(staging.relative_to(config.PROJ_ROOT))
+    parameters = _parameters(params, staging)
     notebook = notebook or config.NOTEBOOKS_DIR / f"{params.pairing}.ipynb"
     return _execute(notebook, staging, params.run_name, parameters, config.MODELS_DIR / params.profile / params.run_name, log)
 
@@ -117,8 +122,7 @@ def reproduce(profile: str, run_name: str, tolerance: float = REPRODUCE_TOLERANC
     preflight(params)
     staging = out / ".staging" / f"{run_name}.reproduce"
     _clear(staging)
-    parameters = {k: v for k, v in params.to_dict().items() if k != "pairing"}
-    parameters["output_dir"] = str(staging.relative_to(config.PROJ_ROOT))
+    parameters = _parameters(params, staging)
     log(f"reproducing {profile}/{run_name} with its record's parameters (not published)")
     if not _execute(config.NOTEBOOKS_DIR / f"{params.pairing}.ipynb", staging, f"{run_name}.reproduce",
                     parameters, None, log, publish=False):
