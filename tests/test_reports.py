@@ -91,6 +91,19 @@ def test_markdown_table_prints_each_runs_numbers(capsys):
         assert f'{rec["metrics"]["after"][rec["task_metric"]]:.3f}' in line
 
 
+def test_readme_results_table_is_printed_from_the_local_records(capsys):
+    """Each number of the README's Results table traces to a record: the table is the one that
+    `python -m pairings table --profile local` prints from reports/local/*.json, row for row."""
+    from pairings import __main__ as cli
+
+    assert cli.main(["table", "--profile", "local"]) == 0
+    printed = [l for l in capsys.readouterr().out.splitlines() if l.startswith("|")]
+    readme = (config.PROJ_ROOT / "README.md").read_text(encoding="utf-8")
+    results = readme.split("\n## Results", 1)[1].split("\n## ", 1)[0]
+    table = [l for l in results.splitlines() if l.startswith("|")]
+    assert len(printed) > 2 and table == printed
+
+
 def test_summary_figures_are_saved_from_the_executed_notebook(tmp_path):
     paths = runner.report.save_figures(QUICK / "summary.ipynb", tmp_path, "summary")
     assert len(paths) >= 2 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
@@ -128,3 +141,26 @@ def test_ablations_are_judged_against_the_seed_spread():
     assert verdict(far[:1]) == "larger than the seed spread"  # the base's three seeds give the spread
     single = runner.report.ablations(base[:1] + far[:1])
     assert single.loc[("greetings-mnrl.by_intent", "MRR@10"), "verdict"] == "spread unknown (one seed)"
+
+
+def test_ablations_show_the_metric_the_ablation_moved_most():
+    # with or without the Normalize module, cosine metrics agree; dot-product retrieval is what moves
+    base, normalized = _run("ncert-mnrl", 42, 0.69), _run("ncert-mnrl", 42, 0.69, "normalized")
+    for r, dot in ((base, 0.64), (normalized, 0.69)):
+        r["metrics"]["after"].update({"dot-product mrr@10": dot, "recall@1": 0.60})
+    table = runner.report.ablations([base, normalized])
+    assert list(table.loc["ncert-mnrl.normalized"].index) == ["MRR@10", "STSb test Spearman (cosine)", "dot-product: MRR@10"]
+    assert table.loc[("ncert-mnrl.normalized", "dot-product: MRR@10"), "difference"] == "+0.0500"
+
+
+def test_conclusions_take_the_base_score_from_the_records():
+    runs = [_run("greetings-mnrl", 42, 0.9), _run("quora-mnrl", 42, 0.6)]
+    for r in runs:
+        r["params"]["loss"] = "cosine"
+    runs[0]["metrics"]["before"]["stsb_spearman"] = 0.7
+    runs[0]["metrics"]["after"]["stsb_spearman"] = 0.1
+    for r in runs:
+        r["metrics"]["before"]["unrelated_cosine"] = r["metrics"]["after"]["unrelated_cosine"] = 0.3
+        r["training"]["loss_history"] = [[1, 1.0]]
+    lines = runner.report.conclusions(runs)
+    assert lines[1] == "Most general similarity lost: greetings-mnrl, STSb Spearman -0.6000 (from 0.7000)."
