@@ -356,7 +356,8 @@ def stsb_retention(records: list[dict]) -> plt.Figure:
         ax.text(means[i], y, f" {means[i]:+.4f} ", va="center", ha="left" if means[i] >= 0 else "right", fontsize=8)
     ax.axvline(0, color="black", lw=0.8)
     ax.margins(x=0.25)
-    ax.set_xlabel("STSb test Spearman: fine-tuned − base (0.8203)")
+    bases = {round(r["metrics"]["before"]["stsb_spearman"], 4) for r in records}
+    ax.set_xlabel("STSb test Spearman: fine-tuned − base" + (f" ({bases.pop():.4f})" if len(bases) == 1 else ""))
     ax.set_title("General similarity kept or lost")
     fig.tight_layout()
     return fig
