@@ -3,8 +3,10 @@
 
 import json
 import math
+import re
 
 import nbformat
+import pandas as pd
 import pytest
 
 from pairings import config, record, runner
@@ -162,3 +164,32 @@ def test_conclusions_take_the_base_score_from_the_records():
     runs[0]["metrics"]["after"]["stsb_spearman"] = 0.1
     lines = runner.report.conclusions(runs)
     assert lines[1] == "Most general similarity lost: greetings-mnrl, STSb Spearman -0.6000 (from 0.7000)."
+
+
+@pytest.mark.parametrize("profile", ["quick", "local"])
+def test_no_record_holds_an_ncert_passage(profile):
+    """NCERT text is copyrighted: records may hold short answer phrases, never a passage."""
+    for rec in record.load_all(profile):
+        if rec["pairing"] == "ncert-mnrl":
+            for sentence in rec["extra"]["example"]:
+                assert len(sentence.split()) <= 12 or sentence.startswith("[the card's NCERT passage"), rec["run"]
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def test_no_report_shows_an_ncert_passage():
+    """Where the NCERT chapters are at hand: no 16 words in a row of them appear in any report file
+    (the notebooks show answer phrases of at most 12 words)."""
+    path = config.resolve(Params.load("local", "ncert-mnrl").ncert_path)
+    if not path.exists():
+        pytest.skip(f"the NCERT chapters are not here ({path})")
+    n = 16
+    chapters = pd.read_parquet(path, columns=["text"])["text"]
+    shingles = {hash(tuple(w[i:i + n])) for w in map(_words, chapters) for i in range(len(w) - n + 1)}
+    for file in sorted(config.PROJ_ROOT.joinpath("reports").rglob("*")):
+        if file.suffix in (".html", ".ipynb", ".json"):
+            w = _words(file.read_text(encoding="utf-8"))
+            hits = [" ".join(w[i:i + n]) for i in range(len(w) - n + 1) if hash(tuple(w[i:i + n])) in shingles]
+            assert not hits, f"{file.relative_to(config.PROJ_ROOT)} holds NCERT text: {hits[0]!r}"

@@ -31,3 +31,12 @@ def test_ncert_card_has_no_normalize_and_512_positions():
     card = seedcards.load("ncert-mnrl")
     assert not card.has_normalize and card.max_seq_length == 512
     assert seedcards.load("quora-mnrl").has_normalize
+
+
+def test_ncert_example_is_shown_without_its_passage():
+    card = seedcards.load("ncert-mnrl")
+    assert len(card.example[0].split()) > 40  # the card quotes a whole NCERT passage
+    shown = card.shown_example
+    assert shown[0] == f"[the card's NCERT passage, {len(card.example[0].split())} words]"
+    assert shown[1:] == card.example[1:]  # its short answer phrases stay
+    assert seedcards.load("greetings-mnrl").shown_example == seedcards.load("greetings-mnrl").example

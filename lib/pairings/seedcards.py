@@ -33,6 +33,23 @@ class SeedCard:
     def log_losses(self) -> list[float]:
         return [loss for _, _, loss in self.loss_log]
 
+    @property
+    def shown_example(self) -> list[str]:
+        """The usage example as reports and records may show it. NCERT text is copyrighted, so a
+        sentence of the NCERT card longer than a short phrase is replaced by its length."""
+        if self.pairing != "ncert-mnrl":
+            return list(self.example)
+        return [redacted_passage(s) for s in self.example]
+
+
+SHORT_PHRASE_WORDS = 12
+
+
+def redacted_passage(text: str) -> str:
+    """A short phrase as is; a longer NCERT text as "[the card's NCERT passage, N words]"."""
+    n = len(text.split())
+    return text if n <= SHORT_PHRASE_WORDS else f"[the card's NCERT passage, {n} words]"
+
 
 def mojibake_fix(text: str) -> str:
     """Undo UTF-8 read as cp1252, as in the cards' text ("Itâ€™s" → "It’s")."""
