@@ -70,8 +70,7 @@ def loss_curve(history: Sequence[Sequence[float]], card: SeedCard, *, batch_size
     if card.loss_log:
         ax.plot(card.log_steps, card.log_losses, "s-", color="tab:orange", label=f"seed card {card.file[:3]} (logged)")
     else:
-        ax.text(0.99, 0.97, f"seed card {card.file[:3]} logged no losses", transform=ax.transAxes,
-                ha="right", va="top", color="tab:orange")
+        ax.plot([], [], " ", label=f"seed card {card.file[:3]}: logged no losses")  # a legend line, placed clear of the curves
     if loss == "mnrl":
         chance = math.log(batch_size)
         ax.axhline(chance, ls="--", color="tab:red", label=f"ln {batch_size} = {chance:.3f}: no better than chance in-batch")
@@ -353,9 +352,11 @@ def stsb_retention(records: list[dict]) -> plt.Figure:
     colors = ["tab:red" if means[i] < 0 else "tab:green" for i in order]
     ax.barh([names[i] for i in order], [means[i] for i in order], xerr=[sds[i] for i in order], color=colors)
     for y, i in enumerate(order):
-        ax.text(means[i], y, f" {means[i]:+.4f} ", va="center", ha="left" if means[i] >= 0 else "right", fontsize=8)
+        end = means[i] + (sds[i] if means[i] >= 0 else -sds[i])  # past the error bar
+        label = f" {means[i]:+.4f}" + (f" ± {sds[i]:.4f} " if sds[i] else " ")
+        ax.text(end, y, label, va="center", ha="left" if means[i] >= 0 else "right", fontsize=8)
     ax.axvline(0, color="black", lw=0.8)
-    ax.margins(x=0.25)
+    ax.margins(x=0.45)  # room for the labels
     bases = {round(r["metrics"]["before"]["stsb_spearman"], 4) for r in records}
     ax.set_xlabel("STSb test Spearman: fine-tuned − base" + (f" ({bases.pop():.4f})" if len(bases) == 1 else ""))
     ax.set_title("General similarity kept or lost")
