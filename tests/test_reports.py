@@ -193,3 +193,14 @@ def test_no_report_shows_an_ncert_passage():
             w = _words(file.read_text(encoding="utf-8"))
             hits = [" ".join(w[i:i + n]) for i in range(len(w) - n + 1) if hash(tuple(w[i:i + n])) in shingles]
             assert not hits, f"{file.relative_to(config.PROJ_ROOT)} holds NCERT text: {hits[0]!r}"
+
+
+def test_loss_at_chance_is_judged_over_every_seed():
+    runs = [_run("greetings-mnrl", s, 0.4) for s in (42, 43, 44)]
+    for r, end in zip(runs, (2.00, 2.10, 2.14)):  # ln 8 = 2.079; seed 42 alone ends 0.079 below it
+        r["params"]["batch_size"] = 8
+        r["metrics"]["before"]["unrelated_cosine"] = r["metrics"]["after"]["unrelated_cosine"] = 0.3
+        r["training"]["loss_history"] = [[i, 4.0] for i in range(1, 10)] + [[10, end]]
+    line = [s for s in runner.report.conclusions(runs) if "ends at" in s]
+    assert line == ["greetings-mnrl: the loss ends at 2.080 (mean over 3 seeds), within 0.1 of ln 8 = 2.079: "
+                    "the in-batch ranking is at chance."]

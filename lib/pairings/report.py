@@ -413,10 +413,12 @@ def conclusions(records: list[dict]) -> list[str]:
         out.append(f"Signs of collapse in {n}: the mean cosine of unrelated STSb pairs rose from {b:.3f} to {a:.3f}.")
     for n, runs in groups.items():
         r = runs[0]
-        if r["params"]["loss"] == "mnrl":
-            tail = [l for _, l in r["training"]["loss_history"][-max(1, len(r["training"]["loss_history"]) // 10):]]
+        if r["params"]["loss"] == "mnrl":  # the mean of the last tenth of the logged losses, over the seeds
+            end = float(np.mean([np.mean([l for _, l in h[-max(1, len(h) // 10):]])
+                                 for h in (x["training"]["loss_history"] for x in runs)]))
             chance = math.log(r["params"]["batch_size"])
-            if abs(np.mean(tail) - chance) < 0.1:
-                out.append(f"{n}: the loss ends at {np.mean(tail):.3f}, within 0.1 of ln {r['params']['batch_size']} = "
+            if abs(end - chance) < 0.1:
+                seeds = f" (mean over {len(runs)} seeds)" if len(runs) > 1 else ""
+                out.append(f"{n}: the loss ends at {end:.3f}{seeds}, within 0.1 of ln {r['params']['batch_size']} = "
                            f"{chance:.3f}: the in-batch ranking is at chance.")
     return out
