@@ -366,11 +366,14 @@ def load_ncert_chapters(path: str, key: str = "ncert_path") -> tuple[Dataset, in
     return raw.select(keep), len(raw) - len(keep)
 
 
+MAX_PHRASE_WORDS = 12  # the longest answer phrase kept (the card's answers are short phrases)
+
+
 def _phrase(passage: str, rng: random.Random) -> tuple[str, str] | None:
     """A 3-12 word phrase taken from the passage, as the card's answers: a clause holding a date, a
     figure or a named thing when there is one, else any short clause. Returns (phrase, kind)."""
     clauses = [" ".join(c.split()) for c in re.split(r"[.,;:?!()\[\]“”\"‘’]", passage)]
-    clauses = [c for c in clauses if 3 <= len(c.split()) <= 12]
+    clauses = [c for c in clauses if 3 <= len(c.split()) <= MAX_PHRASE_WORDS]
     if not clauses:
         return None
 
@@ -410,7 +413,7 @@ def squad_pairs(spec: str, key: str) -> tuple[Dataset, int]:
     rows, seen = {"passage": [], "phrase": [], "kind": [], "group": []}, set()
     for title, context, answers in zip(ds["title"], ds["context"], ds["answers_text"]):
         answers = answers["text"] if isinstance(answers, dict) else answers
-        if context in seen or not answers or len(answers[0].split()) > 12:
+        if context in seen or not answers or len(answers[0].split()) > MAX_PHRASE_WORDS:
             continue
         seen.add(context)
         rows["passage"].append(context), rows["phrase"].append(answers[0])

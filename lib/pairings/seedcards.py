@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import config
+from .data import MAX_PHRASE_WORDS
 from .params import PAIRINGS
 
 
@@ -42,13 +43,10 @@ class SeedCard:
         return [redacted_passage(s) for s in self.example]
 
 
-SHORT_PHRASE_WORDS = 12
-
-
 def redacted_passage(text: str) -> str:
     """A short phrase as is; a longer NCERT text as "[the card's NCERT passage, N words]"."""
     n = len(text.split())
-    return text if n <= SHORT_PHRASE_WORDS else f"[the card's NCERT passage, {n} words]"
+    return text if n <= MAX_PHRASE_WORDS else f"[the card's NCERT passage, {n} words]"
 
 
 def mojibake_fix(text: str) -> str:
