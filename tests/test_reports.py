@@ -121,6 +121,17 @@ def _run(name, seed, after, variant="", before=0.5):
                         "after": {"mrr@10": after, "stsb_spearman": 0.80 + seed / 1000}}}
 
 
+def test_a_resumed_run_is_left_out_of_the_timings():
+    """A resumed run times only the steps after its checkpoint: its metrics count, its time does not."""
+    runs = [_run("greetings-mnrl", s, 0.9) for s in (42, 43, 44)]
+    runs[0]["training"].update(train_seconds=100.0, resumed_from_step=1000)
+    row = runner.report.summary_table(runs).loc["greetings-mnrl"]
+    assert row["seeds"] == 3 and row["train time (s)"] == "1 ± 0 (2 of 3 runs; resumed runs left out)"
+    assert runner.report.summary_table(runs[:1]).loc["greetings-mnrl", "wall time (s)"] == "(resumed runs only)"
+    runs[0]["device"] = {"device": "cpu"}
+    assert "resumed at step 1000" in runner.report.index_html("local", runs[:1], {}, [])
+
+
 def test_changes_within_the_seed_spread_are_marked_not_significant():
     report = runner.report
     # a change of 0.01 ± 0.1 over three seeds is noise; 0.4 ± 0.01 is not; one seed: no verdict

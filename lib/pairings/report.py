@@ -198,7 +198,8 @@ def index_html(profile: str, records: list[dict], pages: dict[str, str], failed:
                 r["data"].get("train_pairs", ""), r["training"].get("steps", ""),
                 f'{esc(label(task))}: {_fmt(m["before"].get(task))} → <b>{_fmt(m["after"].get(task))}</b>',
                 f'{_fmt(m["before"].get("stsb_spearman"), 4)} → <b>{_fmt(m["after"].get("stsb_spearman"), 4)}</b>',
-                f'{r["timings"].get("total_seconds", 0):.0f} s', esc(r["device"].get("gpu", r["device"]["device"])),
+                f'{r["timings"].get("total_seconds", 0):.0f} s' + (f'<br><small>resumed at step {r["training"]["resumed_from_step"]}</small>'
+                                                                   if r["training"].get("resumed_from_step") else ""), esc(r["device"].get("gpu", r["device"]["device"])),
             )) + "</tr>")
     extra = ""
     if "summary" in pages:
@@ -245,6 +246,13 @@ def _mean_sd(values: list[float], digits: int = 3) -> str:
     return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
+def _timing(seconds: list[float], runs: int) -> str:
+    """Mean ± sd of the timings of the runs that trained from step 0; says how many of the runs those are."""
+    if not seconds:
+        return "(resumed runs only)"
+    return _mean_sd(seconds, 0) + (f" ({len(seconds)} of {runs} runs; resumed runs left out)" if len(seconds) < runs else "")
+
+
 def within_spread(values: list[float], spread: float | None = None) -> bool | None:
     """Is a mean difference no larger than the seed-to-seed spread (the standard deviation over seeds, or
     the ``spread`` given)? None with one seed: the spread is unknown."""
@@ -267,6 +275,7 @@ def summary_table(records: list[dict]) -> pd.DataFrame:
     rows = {}
     for name, runs in _group(records).items():
         r0, task = runs[0], runs[0]["task_metric"]
+        whole = [r for r in runs if not r["training"].get("resumed_from_step")]  # a resumed run timed only its rest
         get = lambda phase, key: [r["metrics"][phase][key] for r in runs]
         rows[name] = {
             "data (stand-in)": r0["data"]["train_source"] + (f" ({r0['data']['stand_in']})" if r0["data"].get("stand_in") else ""),
@@ -277,8 +286,8 @@ def summary_table(records: list[dict]) -> pd.DataFrame:
             "task change": _change([a - b for a, b in zip(get("after", task), get("before", task))]),
             "STSb before": _mean_sd(get("before", "stsb_spearman"), 4), "STSb after": _mean_sd(get("after", "stsb_spearman"), 4),
             "STSb change": _change([a - b for a, b in zip(get("after", "stsb_spearman"), get("before", "stsb_spearman"))], 4),
-            "train time (s)": _mean_sd([r["training"]["train_seconds"] for r in runs], 0),
-            "wall time (s)": _mean_sd([r["timings"]["total_seconds"] for r in runs], 0),
+            "train time (s)": _timing([r["training"]["train_seconds"] for r in whole], len(runs)),
+            "wall time (s)": _timing([r["timings"]["total_seconds"] for r in whole], len(runs)),
         }
     return pd.DataFrame(rows).T
 

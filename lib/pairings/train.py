@@ -148,11 +148,12 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
     with speed.packed(model) if params.fast_path else contextlib.nullcontext(False) as packed:
         result = trainer.train(resume_from_checkpoint=str(resumed_from) if resumed_from else None)
     seconds = time.perf_counter() - start
+    first = int(resumed_from.name.split("-")[1]) if resumed_from else 0
     # the model card lists the evaluations of the fine-tuned model only, not those of the base before it
     getattr(model.model_card_data, "eval_results_dict", {}).clear()
     history = [[h["step"], h["loss"]] for h in trainer.state.log_history if "loss" in h]
     return {"loss_history": history, "steps": result.global_step, "train_seconds": seconds,
-            "resumed_from_step": int(resumed_from.name.split("-")[1]) if resumed_from else None,
-            "seconds_per_step": seconds / max(result.global_step, 1),
+            "resumed_from_step": first or None,
+            "seconds_per_step": seconds / max(result.global_step - first, 1),  # the steps this call ran
             "path": "fast" if params.fast_path else "trainer",
             "options": speed.options(params.fast_path, packed)}
