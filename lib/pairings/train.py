@@ -132,6 +132,11 @@ def training_arguments(params: Params, output_dir: Path) -> SentenceTransformerT
     )
 
 
+def _step(checkpoint: Path) -> int:
+    """The training step a ``checkpoint-<step>`` folder was saved at."""
+    return int(checkpoint.name.split("-")[1])
+
+
 def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, params: Params,
         output_dir: Path, callbacks: list | None = None) -> dict:
     """Train; return the loss history [[step, loss], ...], steps and seconds.
@@ -143,12 +148,12 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
                                              train_dataset=train, loss=loss, callbacks=callbacks)
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)  # the history is plotted instead
     start = time.perf_counter()
-    checkpoints = sorted(Path(trainer.args.output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    checkpoints = sorted(Path(trainer.args.output_dir).glob("checkpoint-*"), key=_step)
     resumed_from = checkpoints[-1] if params.resume and checkpoints else None
     with speed.packed(model) if params.fast_path else contextlib.nullcontext(False) as packed:
         result = trainer.train(resume_from_checkpoint=str(resumed_from) if resumed_from else None)
     seconds = time.perf_counter() - start
-    first = int(resumed_from.name.split("-")[1]) if resumed_from else 0
+    first = _step(resumed_from) if resumed_from else 0
     # the model card lists the evaluations of the fine-tuned model only, not those of the base before it
     getattr(model.model_card_data, "eval_results_dict", {}).clear()
     history = [[h["step"], h["loss"]] for h in trainer.state.log_history if "loss" in h]
