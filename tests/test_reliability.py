@@ -72,8 +72,8 @@ def test_resume_continues_the_same_run(tmp_path):
     np.testing.assert_allclose(resumed[1], whole[1], atol=1e-4)
     assert resumed[2]["stsb_spearman"] == pytest.approx(whole[2]["stsb_spearman"], abs=1e-4)
     # the report's training line says which steps this call trained (and timed), not the whole run's
-    assert train.summary_line(resumed[0]).startswith("6 steps; resumed from the checkpoint at step 2: steps 3–6 in ")
-    assert train.summary_line(whole[0]).startswith("6 steps in ")
+    assert report.training_line(resumed[0]).startswith("6 steps; resumed from the checkpoint at step 2: steps 3–6 in ")
+    assert report.training_line(whole[0]).startswith("6 steps in ")
 
 
 def test_resume_without_a_checkpoint_starts_fresh(tmp_path):

@@ -55,6 +55,15 @@ def comparison(before: Mapping[str, float], after: Mapping[str, float], digits: 
     return pd.DataFrame(rows).T
 
 
+def training_line(training: dict) -> str:
+    """The notebooks' training line; a resumed run says which steps this call trained and timed."""
+    steps, first = training["steps"], training.get("resumed_from_step")
+    timed = f"{training['train_seconds']:.0f} s ({training['seconds_per_step']:.2f} s/step)"
+    if first:
+        return f"{steps} steps; resumed from the checkpoint at step {first}: steps {first + 1}–{steps} in {timed}"
+    return f"{steps} steps in {timed}"
+
+
 def loss_curve(history: Sequence[Sequence[float]], card: SeedCard, *, batch_size: int, loss: str,
                title: str) -> plt.Figure:
     """Our training loss per logged step with the seed card's logged losses on the same axes."""

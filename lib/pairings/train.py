@@ -162,12 +162,3 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
             "seconds_per_step": seconds / max(result.global_step - first, 1),  # the steps this call ran
             "path": "fast" if params.fast_path else "trainer",
             "options": speed.options(params.fast_path, packed)}
-
-
-def summary_line(training: dict) -> str:
-    """The notebooks' training line; a resumed run says which steps this call trained and timed."""
-    steps, first = training["steps"], training.get("resumed_from_step")
-    timed = f"{training['train_seconds']:.0f} s ({training['seconds_per_step']:.2f} s/step)"
-    if first:
-        return f"{steps} steps; resumed from the checkpoint at step {first}: steps {first + 1}–{steps} in {timed}"
-    return f"{steps} steps in {timed}"
