@@ -7,8 +7,11 @@ PAIRING ?=
 # A torch wheel that pip finds without any index (the CPU build on this workplace's disk) is taken
 # when there is one; elsewhere pip takes PyPI's default build (CUDA on Linux), as usual.
 LOCAL_TORCH ?= torch==2.13.0
+# Exact versions of every dependency (Linux x86_64, Python 3.11.7, test extra); `make lock` writes it with uv.
+LOCK   := requirements.lock
+UV     ?= uv
 
-.PHONY: study test setup bench lab clean-venv
+.PHONY: study test setup lock bench lab clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +23,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
+
+## Re-resolve requirements.lock from pyproject.toml with uv (pip install uv); keeps its pins where they still fit
+lock:
+	$(UV) pip compile -q pyproject.toml --extra test --python-version 3.11.7 --python-platform x86_64-manylinux_2_28 --excludes lock-excludes.txt --custom-compile-command "make lock" -o $(LOCK)
 
 ## Run every pairing notebook of a profile with papermill and render reports/<profile>/
 study: setup
