@@ -4,22 +4,29 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PROFILE ?= quick
 PAIRING ?=
+# Exact versions of every dependency (Linux x86_64, Python 3.11.7, test extra); `make lock` writes it with uv.
+LOCK   := requirements.lock
+UV     ?= uv
 # A torch wheel that pip finds without any index (the CPU build on this workplace's disk) is taken
-# when there is one; elsewhere pip takes PyPI's default build (CUDA on Linux), as usual.
-LOCAL_TORCH ?= torch==2.13.0
+# when there is one; elsewhere the lock's torch comes from PyPI's default build (CUDA on Linux), as usual.
+LOCAL_TORCH ?= $(shell grep -m1 '^torch==' $(LOCK))
 
-.PHONY: study test setup bench lab clean-venv
+.PHONY: study test setup lock bench lab clean-venv
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	if $(PY) -m pip install -q --no-index --no-deps "$(LOCAL_TORCH)" 2>/dev/null; \
-	  then $(PY) -m pip install -q "$(LOCAL_TORCH)"; \
-	  else $(PY) -m pip install -q "torch>=2.3"; fi
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-index --no-deps "$(LOCAL_TORCH)" 2>/dev/null || true
+	$(PY) -m pip install -q -r $(LOCK)
+	$(PY) -m pip install -q -e . --no-deps
 	touch $@
 
+## Create .venv with the locked versions (a local CPU torch wheel first, when there is one), then this project
 setup: $(VENV)/.installed
+
+## Re-resolve requirements.lock from pyproject.toml with uv (pip install uv); keeps its pins where they still fit
+lock:
+	$(UV) pip compile -q pyproject.toml --extra test --python-version 3.11.7 --python-platform x86_64-manylinux_2_28 --excludes lock-excludes.txt --custom-compile-command "make lock" -o $(LOCK)
 
 ## Run every pairing notebook of a profile with papermill and render reports/<profile>/
 study: setup
