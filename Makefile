@@ -11,7 +11,11 @@ UV     ?= uv
 # when there is one; elsewhere the lock's torch comes from PyPI's default build (CUDA on Linux), as usual.
 LOCAL_TORCH ?= $(shell grep -m1 '^torch==' $(LOCK))
 
-.PHONY: study test setup lock bench lab clean-venv
+.PHONY: help study test test-fast lint setup lock bench lab clean-venv
+
+## List the targets
+help:
+	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  make %-10s %s\n", substr($$1, 1, length($$1) - 1), doc; doc=""}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,17 +36,28 @@ lock:
 study: setup
 	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE-1} $(PY) -m pairings run --profile $(PROFILE) $(if $(PAIRING),--pairing $(PAIRING))
 
-## Unit tests, then nbval over the recorded quick reports
+## Everything (what CI runs): fast unit tests, slow tests (training, SIGKILL, Chromium, reproduce), then nbval
 test: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest tests
 	HF_HUB_OFFLINE=1 $(PY) -m pytest --nbval-lax --nbval-sanitize-with tests/nbval-sanitize.cfg \
 	  --nbval-cell-timeout=1200 -p no:cacheprovider reports/quick/
 
+## The fast unit tests only (no training, no browser, no nbval): for every edit
+test-fast: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+## ruff over the library, the tests and the benchmarks
+lint: setup
+	$(VENV)/bin/ruff check lib tests benchmarks
+
+## Time the plain trainer against the study's path for every recipe (benchmarks/results/)
 bench: setup
 	$(PY) -m benchmarks.run
 
+## Open JupyterLab on notebooks/
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
+## Remove .venv
 clean-venv:
 	rm -rf $(VENV)

@@ -27,8 +27,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
-from pairings import data, evaluate, record, speed, train  # noqa: E402
-from pairings.params import PAIRINGS, Params  # noqa: E402
+from pairings import evaluate, record, sets, speed, train  # noqa: E402
+from pairings.params import Params  # noqa: E402
+from pairings.sets import seed_pairings  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GOALS = {"cuda": 5.0, "cpu": 1.5}  # issue 6: the study's path against the peer, steps/s
@@ -96,7 +97,7 @@ def encode_rate(params: Params, sentences: list[str], fast: bool) -> float:
 
 def bench(profile: str, pairing: str, warmup: int, steps: int, encode_limit: int | None = None) -> dict:
     base = recipe(profile, pairing)
-    prep = data.prepare(base)
+    prep = sets.get(base.data_set).prepare(base)
     train_set = prep.train_dataset
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,7 +133,7 @@ def breakdown(profile: str, pairing: str, warmup: int, steps: int, fast: bool = 
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
     params = recipe(profile, pairing).replace(fast_path=fast)
-    prep = data.prepare(params)
+    prep = sets.get(params.data_set).prepare(params)
     device = train.pick_device(params)
     prof = torch_profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else []))
 
@@ -172,13 +173,14 @@ def window_means(history: list[list[float]], window: int = 50) -> dict[int, floa
 def equivalence(profile: str, pairing: str) -> dict:
     """Train one whole run on each path with the same seed; compare loss windows and final metrics."""
     base = recipe(profile, pairing)
-    prep = data.prepare(base)
+    prep = sets.get(base.data_set).prepare(base)
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         for path in ("peer", "study"):
             params = base.replace(fast_path=path == "study")
             model = train.load_model(params)
-            result = train.fit(model, train.make_loss(params.loss, model), prep.train_dataset, params, Path(tmp) / path)
+            loss = train.make_loss(params.loss, model, prep.shaped.num_labels, seed=params.seed)
+            result = train.fit(model, loss, prep.train_dataset, params, Path(tmp) / path)
             metrics = evaluate.stsb(model, prep.stsb.dataset)
             runs[path] = {"loss_history": result["loss_history"], "seconds_per_step": result["seconds_per_step"],
                           "steps": result["steps"], **metrics}
@@ -212,12 +214,12 @@ def table(results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="local", help="whose recipes (default: local, the seed recipes here)")
-    parser.add_argument("--pairing", action="append", choices=list(PAIRINGS), help="repeatable; default: all five")
+    parser.add_argument("--pairing", action="append", choices=list(seed_pairings()), help="repeatable; default: all five")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per path (default: 20 on CPU, 200 on GPU)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 3 on CPU, 20 on GPU)")
-    parser.add_argument("--equivalence", metavar="PAIRING", choices=list(PAIRINGS),
+    parser.add_argument("--equivalence", metavar="PAIRING", choices=list(seed_pairings()),
                         help="train one whole run of PAIRING on both paths and compare")
-    parser.add_argument("--breakdown", metavar="PAIRING", choices=list(PAIRINGS), action="append",
+    parser.add_argument("--breakdown", metavar="PAIRING", choices=list(seed_pairings()), action="append",
                         help="profile the study's path on PAIRING: where the time per step goes (repeatable)")
     parser.add_argument("--encode-sentences", type=int, default=None,
                         help="encode only the first N STSb test sentences (default: all 2,758)")
@@ -248,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup = args.warmup if args.warmup is not None else (20 if device == "cuda" else 3)
         print(f"{device_name(device)}: {steps} timed steps after {warmup} per path, recipes of params/{args.profile}")
         result = head | {"goal_ratio": GOALS[device], "recipes": {}}
-        for pairing in args.pairing or list(PAIRINGS):
+        for pairing in args.pairing or list(seed_pairings()):
             result["recipes"][pairing] = bench(args.profile, pairing, warmup, steps, args.encode_sentences)
         result["all_reach_goal"] = all(r["speedup_ratio"] >= GOALS[device] for r in result["recipes"].values())
         print(table(result))

@@ -1,5 +1,5 @@
-"""python -m pairings run --profile quick [--pairing NAME ...] [--seed N ...]; also check, index, table,
-summary, reproduce --run NAME."""
+"""python -m pairings run --profile quick [--pairing NAME ...] [--seed N ...]; also check, params, new,
+index, table, summary, reproduce --run NAME."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import argparse
 import sys
 
 from . import config
-from .params import PAIRINGS, ParamsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,16 +14,24 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the pairing notebooks of a profile and render reports/<profile>/")
     check = sub.add_parser("check", help="validate a profile's params files and data sources; train nothing")
+    params = sub.add_parser("params", help="print each parameter of a run, its value and where it came from")
+    params.add_argument("pairing", help="a pairing, e.g. snli-softmax")
+    params.add_argument("--variant", default="", help="a variant, e.g. mnrl for params/<profile>/<pairing>.mnrl.yaml")
+    new = sub.add_parser("new", help="make a pairing from your own file: its params and its notebook")
+    new.add_argument("name", help="the pairing's name: lowercase letters, digits, '_' or '-'")
+    new.add_argument("--data", required=True, help="a .parquet, .csv or .jsonl file with two text columns "
+                                                    "(and a 'label' class id or a 'score' in [0, 1])")
+    new.add_argument("--loss", required=True, help="mnrl (pairs), softmax (a 'label' column) or cosine (a 'score' column)")
     index = sub.add_parser("index", help="rewrite reports/<profile>/index.html from the records")
     table = sub.add_parser("table", help="print the summary table of a profile's records as Markdown")
     summary = sub.add_parser("summary", help="re-execute the summary notebook from the records, and the index")
     reproduce = sub.add_parser("reproduce", help="re-run a published run with its record's parameters and compare")
     reproduce.add_argument("--run", required=True, help="the run's name, e.g. udemy-cosine (its reports/<profile>/<run>.json)")
     reproduce.add_argument("--tolerance", type=float, default=None, help="largest allowed metric difference")
-    for p in (run, check, index, table, summary, reproduce):
+    for p in (run, check, params, index, table, summary, reproduce):
         p.add_argument("--profile", default="quick", help=f"one of {', '.join(config.PROFILES)} (default: quick)")
     for p in (run, check):
-        p.add_argument("--pairing", action="append", help=f"one of {', '.join(PAIRINGS)}; repeat for several (default: all)")
+        p.add_argument("--pairing", action="append", help="a pairing (all of params/<profile>/ by default); repeat for several")
         p.add_argument("--seed", action="append", type=int, help="run each pairing with this seed; repeat for several")
     run.add_argument("--no-summary", action="store_true", help="skip the summary notebook")
     run.add_argument("--resume", action="store_true",
@@ -32,12 +39,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from . import runner
+    from .params import Params, ParamsError
 
     try:
-        if args.command == "table":
-            from . import record, report
+        if args.command == "params":
+            p = Params.load(args.profile, args.pairing, variant=args.variant)
+            rows = p.explain()
+            width = max(len(k) for k, _, _ in rows)
+            print(f"{p.run_name} ({p.profile} profile): data set {p.data_set} × loss {p.loss}")
+            for key, value, origin in rows:
+                print(f"  {key:<{width}}  {value!r:<40}  {origin}")
+            return 0
+        if args.command == "new":
+            from . import scaffold
+            from .params import shown
 
-            print(report.markdown(report.summary_table(record.load_all(args.profile)).drop(columns=["data (stand-in)"])))
+            for path in scaffold.new_pairing(args.name, args.data, args.loss):
+                print(f"wrote {shown(path)}")
+            print(f"run it: python -m pairings run --profile quick --pairing {args.name}")
+            return 0
+        if args.command == "table":
+            from . import record, stats
+
+            print(stats.markdown(stats.summary_table(record.load_all(args.profile)).drop(columns=["data (stand-in)"])))
             return 0
         if args.command == "reproduce":
             result = runner.reproduce(args.profile, args.run, args.tolerance or runner.REPRODUCE_TOLERANCE)
@@ -51,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         runs = runner.plan(args.profile, args.pairing, args.seed)
         if args.command == "check":
-            for params in runs:
-                print(f"ok  {params.profile}/{params.run_name}")
+            for p in runs:
+                print(f"ok  {p.profile}/{p.run_name}  ({p.data_set} × {p.loss})")
             return 0
         return 1 if runner.run(args.profile, args.pairing, args.seed, summary=not args.no_summary,
                                resume=args.resume) else 0

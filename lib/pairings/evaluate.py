@@ -45,14 +45,16 @@ def retrieval(model: SentenceTransformer, queries: dict[str, str], corpus: dict[
 class SoftmaxAccuracyEvaluator(SentenceEvaluator):
     """Accuracy of a SoftmaxLoss head on labelled pairs (the loss's own classifier on our embeddings)."""
 
-    def __init__(self, ds: Dataset, head: torch.nn.Module, name: str = "nli-test", batch_size: int = 64):
+    def __init__(self, first: list[str], second: list[str], labels: list[int], head: torch.nn.Module,
+                 name: str = "nli-test", batch_size: int = 64):
         super().__init__()
-        self.ds, self.head, self.name, self.batch_size = ds, head, name, batch_size
+        self.first, self.second, self.labels = first, second, labels
+        self.head, self.name, self.batch_size = head, name, batch_size
         self.primary_metric = "accuracy"
 
     def __call__(self, model, output_path=None, epoch=-1, steps=-1) -> dict[str, float]:
-        u = model.encode(self.ds["premise"], convert_to_tensor=True, batch_size=self.batch_size)
-        v = model.encode(self.ds["hypothesis"], convert_to_tensor=True, batch_size=self.batch_size)
+        u = model.encode(self.first, convert_to_tensor=True, batch_size=self.batch_size)
+        v = model.encode(self.second, convert_to_tensor=True, batch_size=self.batch_size)
         parts = [u, v] if self.head.concatenation_sent_rep else []
         if self.head.concatenation_sent_difference:
             parts.append(torch.abs(u - v))
@@ -61,14 +63,25 @@ class SoftmaxAccuracyEvaluator(SentenceEvaluator):
         with torch.no_grad():
             logits = self.head.classifier(torch.cat(parts, 1).to(self.head.classifier.weight.dtype))
         predicted = logits.argmax(-1).cpu().numpy()
-        accuracy = float((predicted == np.asarray(self.ds["label"])).mean())
+        accuracy = float((predicted == np.asarray(self.labels)).mean())
         metrics = self.prefix_name_to_metrics({"accuracy": accuracy}, self.name)
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         return metrics
 
 
-def nli_accuracy(model: SentenceTransformer, head: torch.nn.Module, ds: Dataset) -> dict[str, float]:
-    return {"nli_accuracy": SoftmaxAccuracyEvaluator(ds, head)(model)["nli-test_accuracy"]}
+def head_accuracy(model: SentenceTransformer, head: torch.nn.Module, first: list[str], second: list[str],
+                  labels: list[int], name: str) -> float:
+    """Accuracy of a trained SoftmaxLoss head on held-out labelled pairs."""
+    return SoftmaxAccuracyEvaluator(first, second, labels, head, name=name)(model)[f"{name}_accuracy"]
+
+
+def cosine_auc(model: SentenceTransformer, first: list[str], second: list[str], positive: list[bool]) -> float:
+    """Head-free: ROC AUC of cos(first, second) separating the positive pairs from the others."""
+    from sklearn.metrics import roc_auc_score
+
+    a = model.encode(first, convert_to_tensor=True, normalize_embeddings=True)
+    b = model.encode(second, convert_to_tensor=True, normalize_embeddings=True)
+    return float(roc_auc_score(positive, (a * b).sum(-1).cpu().numpy()))
 
 
 def similarity_matrix(model: SentenceTransformer, sentences: list[str]) -> np.ndarray:
@@ -85,9 +98,10 @@ def mean_pairwise_cosine(model: SentenceTransformer, sentences: list[str]) -> fl
     return float((sims.sum() - sims.diagonal().sum()) / (n * (n - 1)))
 
 
-def pair_spearman(model: SentenceTransformer, ds: Dataset, a: str, b: str, name: str) -> dict[str, float]:
-    """Spearman of the cosine of each (a, b) pair against its label (CosineSimilarityLoss's own target)."""
-    evaluator = EmbeddingSimilarityEvaluator(ds[a], ds[b], [float(x) for x in ds["label"]], main_similarity="cosine",
+def pair_spearman(model: SentenceTransformer, ds: Dataset, a: str, b: str, name: str,
+                  score: str = "label") -> dict[str, float]:
+    """Spearman of the cosine of each (a, b) pair against its score (CosineSimilarityLoss's own target)."""
+    evaluator = EmbeddingSimilarityEvaluator(ds[a], ds[b], [float(x) for x in ds[score]], main_similarity="cosine",
                                              name=name, write_csv=False)
     return {"pair_spearman": evaluator(model)[f"{name}_spearman_cosine"]}
 

@@ -1,20 +1,29 @@
-"""The typed recipe of one run, loaded from ``params/<profile>/<pairing>.yaml`` or from the
-parameters papermill injects into a notebook, and validated before anything is loaded or trained.
+"""The typed recipe of one run, validated before anything is loaded or trained.
 
-Defaults live here, in :class:`Params`; a params file states what its profile sets.
+Every default is stated once. A run's parameters are layered, each layer stating only what it changes:
+
+1. ``Params``' own defaults (below);
+2. the data set's recipe (``pairings.sets.<name>.recipe``: its seed card's batch size, epochs, sequence
+   length and loss, and where its data come from);
+3. ``params/<profile>/_profile.yaml``: what a profile changes for every pairing (e.g. quick: CPU, 1 epoch);
+4. ``params/<profile>/<pairing>.yaml``: what it changes for one pairing;
+5. ``params/<profile>/<pairing>.<variant>.yaml``: what a variant (an ablation, another loss) changes;
+6. the command line, or the parameters papermill injects into a notebook.
+
+``python -m pairings params PAIRING --profile P [--variant V]`` prints each value and its layer. An error
+names the key and the layer (file, command line, environment) its value came from.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
-
-import yaml
 
 from . import config
 
@@ -23,24 +32,8 @@ MAX_POSITIONS = 512
 LOSSES = ("mnrl", "softmax", "cosine")
 IN_BATCH_NEGATIVE_LOSSES = ("mnrl",)
 DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-@dataclass(frozen=True)
-class Pairing:
-    """What is fixed about one pairing: its seed card, the losses that fit its data, its own keys."""
-
-    card: str
-    losses: tuple[str, ...]
-    keys: tuple[str, ...] = ()
-
-
-PAIRINGS: dict[str, Pairing] = {
-    "quora-mnrl": Pairing("000_d6ee03156673cccf", ("mnrl",), ("lowercase", "strip_punctuation")),
-    "ncert-mnrl": Pairing("001_57c092bc54082e50", ("mnrl",), ("ncert_path",)),
-    "snli-softmax": Pairing("002_58ad264ba52a8346", ("softmax",)),
-    "greetings-mnrl": Pairing("003_d628127e892d8a4e", ("mnrl",), ("greetings_pairing",)),
-    "udemy-cosine": Pairing("004_91651d10c71c9068", ("cosine",), ("positive_fraction",)),
-}
+PROFILE_FILE = "_profile.yaml"
+DEFAULT = "default"
 
 
 class ParamsError(ValueError):
@@ -50,11 +43,12 @@ class ParamsError(ValueError):
 @dataclass(frozen=True)
 class Params:
     pairing: str
+    data_set: str = ""  # a seed pairing's data set is implied by its name; a user's pairing names "file"
     profile: str = "quick"
-    variant: str = ""  # an ablation: params/<profile>/<pairing>.<variant>.yaml, run <pairing>.<variant>
+    variant: str = ""  # params/<profile>/<pairing>.<variant>.yaml, run as <pairing>.<variant>
     # data: a source is "name:split" (data/<name>/<split>.parquet), a path, or "hub:<id>[@config]:<split>"
     train_data: str = ""
-    test_data: str = ""
+    test_data: str = ""  # "": held out from train_data (by chapter, article, course or first text)
     stsb_data: str = "stsb:test"
     train_pairs: int | None = None  # None: all
     test_pairs: int | None = None
@@ -71,7 +65,7 @@ class Params:
     warmup_ratio: float = 0.0
     seed: int = 42
     logging_steps: int = 10
-    # pairing-specific (PAIRINGS[...].keys says which pairing may set which)
+    # data-set-specific (each data set's ``keys`` says which it reads)
     greetings_pairing: str = "random"  # random (as the seed) | by_intent
     lowercase: bool = False
     strip_punctuation: bool = False
@@ -81,93 +75,109 @@ class Params:
     checkpoint_steps: int | None = None
     resume: bool = False
     # the study's training path (pairings.speed): packed encoder + fused AdamW, the same fp32 training;
-    # false: the plain SentenceTransformerTrainer with the seed cards' arguments (the peer)
-    fast_path: bool = False
-    # where the run writes its record and model; None: runs/<profile>/<pairing>
+    # false: the plain SentenceTransformerTrainer with the seed card's arguments (the peer)
+    fast_path: bool = True
+    # where the run writes its record and model; None: runs/<profile>/<run>
     output_dir: str | None = None
     device: str = "auto"
-
-    def __post_init__(self) -> None:
-        _validate(self, source=getattr(self, "_source", "parameters"))
 
     # ---- construction -------------------------------------------------------------------------
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any], source: str = "parameters") -> "Params":
-        if not isinstance(mapping, Mapping):
-            raise ParamsError(f"{source}: expected a mapping of parameter: value, got {type(mapping).__name__}")
-        pairing = mapping.get("pairing")
-        if pairing not in PAIRINGS:
-            raise ParamsError(f"{source}: unknown pairing {pairing!r}; known: {', '.join(PAIRINGS)}{_hint(pairing, PAIRINGS)}")
-        allowed = allowed_keys(pairing)
-        for key in mapping:
+    def from_layers(cls, layers: list[tuple[str, Mapping[str, Any]]]) -> "Params":
+        """Params from layers of (origin, {key: value}), later layers over earlier ones, over the data set's
+        recipe, over the defaults. Each error names the key and the origin of its value."""
+        merged: dict[str, Any] = {}
+        origins: dict[str, str] = {}
+        for origin, mapping in layers:
+            if not isinstance(mapping, Mapping):
+                raise ParamsError(f"{origin}: expected a mapping of parameter: value, got {type(mapping).__name__}")
+            for key, value in mapping.items():
+                if key not in _FIELDS:
+                    raise ParamsError(f"{origin}: unknown parameter {key!r}{_hint(key, _FIELDS)}")
+                _check_type(key, value, origin)
+                merged[key], origins[key] = value, origin
+        spec = _data_set(merged, origins)
+        allowed = allowed_keys(spec)
+        for key in merged:
             if key not in allowed:
-                if key in _ALL_KEYS:
-                    owner = [p for p, spec in PAIRINGS.items() if key in spec.keys]
-                    raise ParamsError(f"{source}: parameter '{key}' belongs to {', '.join(owner)}, not to {pairing}")
-                raise ParamsError(f"{source}: unknown parameter '{key}'{_hint(key, allowed)}")
-        for key, value in mapping.items():
-            _check_type(key, value, source)
+                owners = [s.name for s in _sets().registry().values() if key in s.keys]
+                raise ParamsError(f"{origins[key]}: parameter '{key}' belongs to data set {', '.join(owners)}, "
+                                  f"not to {spec.name} (pairing {merged['pairing']})")
+        values = {f.name: f.default for f in dataclasses.fields(cls)}
+        values.update(spec.recipe)
+        values.update(merged)
+        values["data_set"] = spec.name
+        origins.setdefault("data_set", f"pairing {merged['pairing']} (a seed pairing's data set)")
         obj = cls.__new__(cls)
-        object.__setattr__(obj, "_source", source)
-        for f in dataclasses.fields(cls):
-            object.__setattr__(obj, f.name, mapping.get(f.name, f.default))
-        obj.__post_init__()
+        for name, value in values.items():
+            object.__setattr__(obj, name, value)
+        object.__setattr__(obj, "_origins", {**{k: f"data set '{spec.name}' (its recipe)" for k in spec.recipe}, **origins})
+        _validate(obj, spec)
         return obj
 
     @classmethod
-    def from_file(cls, path: str | Path, pairing: str | None = None, profile: str | None = None) -> "Params":
+    def from_mapping(cls, mapping: Mapping[str, Any], source: str = "parameters") -> "Params":
+        return cls.from_layers([(source, mapping)])
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: Mapping[str, Any] | None = None,
+                  origin: str = "command line") -> "Params":
+        """The params of ``params/<profile>/<pairing>[.<variant>].yaml``: the file's place names its profile,
+        pairing and variant; the profile's file and, for a variant, its pairing's file lie beneath it."""
         path = Path(path)
-        if not path.is_file():
-            raise ParamsError(f"{path}: params file not found")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            raise ParamsError(f"{path}: not valid YAML: {err}") from None
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ParamsError(f"{path}: expected a mapping of parameter: value, got {type(data).__name__}")
-        data = dict(data)
-        stem_pairing, _, stem_variant = path.stem.partition(".")
-        implied_keys = (("pairing", pairing or stem_pairing), ("profile", profile or path.parent.name),
-                        ("variant", stem_variant))
-        for key, implied in implied_keys:
-            if key in data and data[key] != implied:
-                raise ParamsError(f"{path}: parameter '{key}' is {data[key]!r} but the file's place says {implied!r}")
-            data[key] = implied
-        return cls.from_mapping(data, source=str(path))
+        pairing, _, variant = path.stem.partition(".")
+        return cls.from_layers(file_layers(path.parent, pairing, variant) + ([(origin, overrides)] if overrides else []))
 
     @classmethod
     def load(cls, profile: str, pairing: str, overrides: Mapping[str, Any] | None = None,
-             variant: str = "") -> "Params":
-        """The params of ``params/<profile>/<pairing>[.<variant>].yaml``, with optional overrides."""
+             variant: str = "", origin: str = "command line") -> "Params":
+        """The params of a profile's pairing (and variant), with optional overrides."""
         if profile not in config.PROFILES:
             raise ParamsError(f"unknown profile {profile!r}; known: {', '.join(config.PROFILES)}{_hint(profile, config.PROFILES)}")
-        if pairing not in PAIRINGS:
-            raise ParamsError(f"unknown pairing {pairing!r}; known: {', '.join(PAIRINGS)}{_hint(pairing, PAIRINGS)}")
-        params = cls.from_file(config.PARAMS_DIR / profile / f"{pairing}{'.' + variant if variant else ''}.yaml")
-        return params.replace(**overrides) if overrides else params
+        known = pairings(profile)
+        if pairing not in known:
+            raise ParamsError(f"unknown pairing {pairing!r} in the {profile} profile; known: {', '.join(known)}{_hint(pairing, known)}")
+        if variant and variant not in variants(profile, pairing):
+            found = variants(profile, pairing)
+            raise ParamsError(f"unknown variant {variant!r} of {pairing} in the {profile} profile; "
+                              f"known: {', '.join(found) or 'none'}{_hint(variant, found)}")
+        return cls.from_file(config.PARAMS_DIR / profile / f"{pairing}{'.' + variant if variant else ''}.yaml",
+                             overrides, origin)
 
     @classmethod
     def from_notebook(cls, pairing: str, namespace: Mapping[str, Any]) -> "Params":
-        """The params a notebook's (papermill-injected) parameters cell defined as variables."""
-        values = {k: namespace[k] for k in allowed_keys(pairing) if k in namespace and k != "pairing"}
-        return cls.from_mapping({"pairing": pairing, **values}, source=f"notebook {pairing}")
+        """The params of a notebook: its ``profile`` and ``variant`` name the params files; every other
+        parameter papermill injected (as a variable) is laid over them."""
+        profile, variant = namespace.get("profile", "quick"), namespace.get("variant", "")
+        injected = {k: namespace[k] for k in _FIELDS if k in namespace and k not in ("pairing", "profile", "variant")}
+        return cls.load(profile, pairing, injected, variant, origin=f"notebook {pairing} (injected parameters)")
 
-    def replace(self, **changes: Any) -> "Params":
-        return Params.from_mapping({**self.to_dict(), **changes}, source=getattr(self, "_source", "parameters"))
+    def replace(self, origin: str = "command line", **changes: Any) -> "Params":
+        layers = [(o, {k: getattr(self, k)}) for k, o in self.origins().items() if o != DEFAULT]
+        return Params.from_layers([("pairing", {"pairing": self.pairing}), *layers, (origin, changes)])
 
     def to_dict(self) -> dict[str, Any]:
-        """Every parameter this pairing takes, as plain values (what papermill injects)."""
-        allowed = allowed_keys(self.pairing)
+        """Every parameter this pairing takes, as plain values (what papermill injects, what records keep)."""
+        allowed = allowed_keys(self.spec)
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name in allowed}
+
+    def origins(self) -> dict[str, str]:
+        """Where each parameter's value came from: default, the data set's recipe, a file, the command line."""
+        own = getattr(self, "_origins", {})
+        return {k: own.get(k, DEFAULT) for k in self.to_dict()}
+
+    def explain(self) -> list[tuple[str, Any, str]]:
+        """(parameter, value, origin) for every parameter."""
+        origins = self.origins()
+        return [(k, v, origins[k]) for k, v in self.to_dict().items()]
 
     # ---- derived ------------------------------------------------------------------------------
 
     @property
-    def spec(self) -> Pairing:
-        return PAIRINGS[self.pairing]
+    def spec(self):
+        """The data set's class (pairings.sets)."""
+        return _sets().registry()[self.data_set]
 
     @property
     def run_name(self) -> str:
@@ -181,22 +191,115 @@ class Params:
         return config.RUNS_DIR / self.profile / self.run_name
 
 
+# ---- files ------------------------------------------------------------------------------------
+
+def read_yaml(path: Path) -> dict:
+    from . import safe_yaml
+
+    try:
+        data = safe_yaml.load(path)
+    except safe_yaml.YAMLInputError as err:
+        raise ParamsError(str(err)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping of parameter: value, got {type(data).__name__}")
+    return data
+
+
+def shown(path: Path) -> str:
+    """A path as messages show it: relative to the project where it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(config.PROJ_ROOT.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def file_layers(folder: Path, pairing: str, variant: str = "") -> list[tuple[str, dict]]:
+    """The layers a profile folder gives a pairing: its _profile.yaml, the pairing's file, the variant's."""
+    profile = folder.name
+    layers = []
+    shared = folder / PROFILE_FILE
+    if shared.is_file():
+        data = read_yaml(shared)
+        for key in data:
+            if key in ("pairing", "variant", "data_set", *_set_keys()):
+                raise ParamsError(f"{shared}: parameter '{key}' cannot be set for a whole profile; set it in a pairing's file")
+        layers.append((shown(shared), data))
+    names = [f"{pairing}.yaml"] + ([f"{pairing}.{variant}.yaml"] if variant else [])
+    for name in names:
+        path = folder / name
+        if not path.exists() and name == names[0] and variant:
+            raise ParamsError(f"{folder / name}: params file not found (the variant {variant!r} needs its pairing's file)")
+        layers.append((shown(path), read_yaml(path)))
+    implied = {"pairing": pairing, "profile": profile, "variant": variant}
+    for origin, data in layers:
+        for key in ("pairing", "profile", "variant"):
+            if key in data and data[key] != implied[key]:
+                raise ParamsError(f"{origin}: parameter '{key}' is {data[key]!r} but the file's place says {implied[key]!r}")
+    return [(f"{shown(folder / names[-1])} (its place)", implied), *layers]
+
+
+def pairings(profile: str) -> list[str]:
+    """The pairings a profile has a params file for: the seed pairings first, in the cards' order."""
+    folder = config.PARAMS_DIR / profile
+    found = {p.stem for p in folder.glob("*.yaml") if "." not in p.stem and not p.name.startswith("_")}
+    seeds = list(_sets().seed_pairings())
+    return [p for p in seeds if p in found] + sorted(found - set(seeds))
+
+
+def variants(profile: str, pairing: str) -> list[str]:
+    """The variants a profile defines for a pairing."""
+    return sorted(p.stem.partition(".")[2] for p in (config.PARAMS_DIR / profile).glob(f"{pairing}.*.yaml"))
+
+
+def allowed_keys(spec) -> list[str]:
+    own = set(spec.keys)
+    return [name for name in _FIELDS if name not in _set_keys() or name in own]
+
+
 # ---- helpers ----------------------------------------------------------------------------------
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Params)}
 _TYPES = typing.get_type_hints(Params)
-_PAIRING_KEYS = {k for spec in PAIRINGS.values() for k in spec.keys}
-_ALL_KEYS = set(_FIELDS)
+MAX_EPOCHS = 10_000
+MAX_LEARNING_RATE = 1.0
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
+MIN_STSB_PAIRS = 10
 
 
-def variants(profile: str, pairing: str) -> list[str]:
-    """The ablation variants a profile defines for a pairing."""
-    return sorted(p.stem.partition(".")[2] for p in (config.PARAMS_DIR / profile).glob(f"{pairing}.*.yaml"))
+def _set_keys() -> set[str]:
+    """The keys only some data sets read (each data set's ``keys``)."""
+    return {key for spec in _sets().registry().values() for key in spec.keys}
 
 
-def allowed_keys(pairing: str) -> list[str]:
-    own = set(PAIRINGS[pairing].keys)
-    return [name for name in _FIELDS if name not in _PAIRING_KEYS or name in own]
+def _sets():
+    from . import sets
+
+    return sets
+
+
+def _data_set(merged: dict, origins: dict):
+    """The data set class of a pairing: implied by a seed pairing's name, else named by ``data_set``."""
+    sets = _sets()
+    pairing = merged.get("pairing")
+    if not isinstance(pairing, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_\-]*", pairing):
+        raise ParamsError(f"{origins.get('pairing', 'parameters')}: parameter 'pairing' must be lowercase letters, "
+                          f"digits, '_' or '-' (got {pairing!r})")
+    implied = sets.seed_pairings().get(pairing)
+    named = merged.get("data_set") or None
+    if implied and named and named != implied:
+        raise ParamsError(f"{origins['data_set']}: parameter 'data_set' is {named!r}, but pairing {pairing} is "
+                          f"seed data set {implied!r}; to change the loss, set 'loss' in a variant")
+    name = implied or named
+    if not name:
+        raise ParamsError(f"{origins.get('pairing', 'parameters')}: pairing {pairing!r} is not a seed pairing "
+                          f"({', '.join(sets.seed_pairings())}){_hint(pairing, sets.seed_pairings())}: "
+                          f"a pairing of your own must name its 'data_set' (e.g. data_set: file)")
+    if name not in sets.registry():
+        raise ParamsError(f"{origins.get('data_set', 'parameters')}: parameter 'data_set' must be one of "
+                          f"{', '.join(sets.registry())}{_hint(name, sets.registry())} (got {name!r})")
+    return sets.registry()[name]
 
 
 def _hint(word: Any, choices) -> str:
@@ -233,49 +336,52 @@ def is_path_source(spec: str) -> bool:
     return "/" in spec and not spec.startswith("hub:") or spec.endswith((".parquet", ".csv", ".jsonl", ".json"))
 
 
-def _validate(p: Params, source: str) -> None:
+def _validate(p: Params, spec) -> None:
+    origins = p.origins()
+
     def fail(key: str, why: str) -> None:
-        raise ParamsError(f"{source}: parameter '{key}' {why} (got {getattr(p, key)!r})")
+        raise ParamsError(f"{origins.get(key, DEFAULT)}: parameter '{key}' {why} (got {getattr(p, key)!r})")
 
     if p.profile not in config.PROFILES:
         fail("profile", f"must be one of {', '.join(config.PROFILES)}{_hint(p.profile, config.PROFILES)}")
     if p.loss not in LOSSES:
         fail("loss", f"must be one of {', '.join(LOSSES)}{_hint(p.loss, LOSSES)}")
-    if p.loss not in p.spec.losses:
-        fail("loss", f"must be {' or '.join(p.spec.losses)} for {p.pairing}: its data fit no other loss")
+    if p.loss not in spec.losses():
+        fail("loss", f"cannot be fed by data set '{spec.name}': it can be shaped for {', '.join(spec.losses())}")
     for key in ("epochs", "batch_size", "logging_steps"):
         if getattr(p, key) < 1:
             fail(key, "must be at least 1")
+    if p.epochs > MAX_EPOCHS:
+        fail("epochs", f"must be at most {MAX_EPOCHS:,}")
     for key in ("train_pairs", "test_pairs", "stsb_pairs", "checkpoint_steps"):
         if getattr(p, key) is not None and getattr(p, key) < 1:
             fail(key, "must be at least 1, or null for all")
+    if p.stsb_pairs is not None and p.stsb_pairs < MIN_STSB_PAIRS:
+        fail("stsb_pairs", f"must be at least {MIN_STSB_PAIRS} (a Spearman of fewer pairs means little), or null for all")
     if p.loss in IN_BATCH_NEGATIVE_LOSSES and p.batch_size < 2:
         fail("batch_size", f"must be at least 2 with loss '{p.loss}': it takes its negatives from the batch")
-    if not p.learning_rate > 0:
-        fail("learning_rate", "must be positive")
+    if not (math.isfinite(p.learning_rate) and 0 < p.learning_rate <= MAX_LEARNING_RATE):
+        fail("learning_rate", f"must be a finite number in (0, {MAX_LEARNING_RATE}] (the seed cards: 5e-5)")
     if not 0 <= p.warmup_ratio < 1:
         fail("warmup_ratio", "must be in [0, 1)")
     if not 1 <= p.max_seq_length <= MAX_POSITIONS:
         fail("max_seq_length", f"must be between 1 and the model's {MAX_POSITIONS} positions")
-    if not 0 < p.positive_fraction < 1:
-        fail("positive_fraction", "must be between 0 and 1 (exclusive)")
-    if p.greetings_pairing not in ("random", "by_intent"):
-        fail("greetings_pairing", "must be 'random' (as the seed) or 'by_intent'")
     if p.device not in DEVICES:
         fail("device", f"must be one of {', '.join(DEVICES)}")
     if not re.fullmatch(r"[a-z0-9_\-]*", p.variant):
         fail("variant", "must be lowercase letters, digits, '_' or '-'")
-    if p.seed < 0:
-        fail("seed", "must be a non-negative integer")
+    if not 0 <= p.seed <= MAX_SEED:
+        fail("seed", f"must be an integer from 0 to {MAX_SEED} (2**32 - 1, what numpy and torch accept)")
+    spec().validate(p, fail)
     for key in ("train_data", "test_data", "stsb_data"):
-        spec = getattr(p, key)
-        if p.pairing == "greetings-mnrl" and key != "stsb_data":
-            if spec != "generated":
-                fail(key, "must be 'generated' for greetings-mnrl (the data come from data.generate_greetings)")
+        source = getattr(p, key)
+        if spec.generated and key != "stsb_data":
+            if source != "generated":
+                fail(key, f"must be 'generated' for data set '{spec.name}' (its data are generated)")
             continue
-        if not spec and key == "test_data":
-            continue  # held out from train_data (split by group: chapter, article, course)
-        if not spec:
+        if not source and key == "test_data":
+            continue  # held out from train_data
+        if not source:
             fail(key, "must name a data source")
-        if not (is_path_source(spec) or _SOURCE_RE.match(spec)):
+        if not (is_path_source(source) or _SOURCE_RE.match(source)):
             fail(key, "must be 'name:split' (a data/ set), a path, or 'hub:<id>[@config]:<split>'")

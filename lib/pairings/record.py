@@ -75,11 +75,11 @@ def write(record: dict, output_dir: Path) -> Path:
 
 
 def load_all(profile: str) -> list[dict]:
-    """The records of a profile's reports, in pairing order."""
-    from .params import PAIRINGS
+    """The records of a profile's reports: the seed pairings first, in the cards' order."""
+    from .sets import seed_pairings
 
     records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((config.report_dir(profile)).glob("*.json"))]
-    order = {name: i for i, name in enumerate(PAIRINGS)}
+    order = {name: i for i, name in enumerate(seed_pairings())}
     return sorted(records, key=lambda r: (order.get(r["pairing"], 99), r["run"]))
 
 

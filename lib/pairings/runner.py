@@ -4,40 +4,66 @@ only when it succeeds; a failed run leaves ``<run>.failed.ipynb`` and ``.html`` 
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from . import config, data, record, report
-from .params import PAIRINGS, Params, variants
+from . import config, record, sets, site
+from .params import Params, ParamsError, variants
+from .params import pairings as profile_pairings
 
 SUMMARY = "summary"
+
+
+class _KnownParameters(logging.Filter):
+    """The notebooks declare only ``profile`` and ``variant``; the runner injects every parameter of the run
+    (so the executed notebook records them) and Params checks each one: papermill's warning is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Passed unknown parameter")
+
+
+logging.getLogger("papermill").addFilter(_KnownParameters())
 
 
 def preflight(params: Params) -> None:
     """Everything that can be checked without loading a model, for every run before any starts: the
     params (validated on load), the output folder, the base model's folder, and all of the run's data
-    (read, standardised and checked by the same data.prepare the notebook calls)."""
+    (read, standardised, shaped for the loss and checked by the same ``prepare`` the notebook calls)."""
     from . import train
 
     check_writable(config.report_dir(params.profile))
     train.check_base_model(train.base_model_source(params))
-    data.prepare(params)
+    sets.get(params.data_set).prepare(params)
+    if not notebook_of(params).is_file():
+        raise FileNotFoundError(f"{notebook_of(params)}: pairing {params.pairing} has no notebook "
+                                f"(python -m pairings new writes one for a pairing of your own)")
+
+
+def notebook_of(params: Params) -> Path:
+    return config.NOTEBOOKS_DIR / f"{params.pairing}.ipynb"
 
 
 def plan(profile: str, pairings: list[str] | None = None, seeds: list[int] | None = None,
          resume: bool = False) -> list[Params]:
     """The runs of a profile, every params file validated and all their data checked first."""
     runs = []
-    for pairing in pairings or list(PAIRINGS):
+    if profile not in config.PROFILES:
+        close = difflib.get_close_matches(profile, config.PROFILES, n=1)
+        raise ParamsError(f"unknown profile {profile!r}; known: {', '.join(config.PROFILES)}"
+                          + (f" (did you mean '{close[0]}'?)" if close else ""))
+    known = profile_pairings(profile)
+    for pairing in dict.fromkeys(pairings or known):  # a pairing named twice runs once
         for variant in ["", *variants(profile, pairing)]:
             base = Params.load(profile, pairing, variant=variant)
-            for seed in seeds or [base.seed]:
-                params = base if seed == base.seed else base.replace(seed=seed)
-                params = params.replace(resume=True) if resume else params
+            for seed in dict.fromkeys(seeds or [base.seed]):
+                params = base if seed == base.seed else base.replace(origin="command line (--seed)", seed=seed)
+                params = params.replace(origin="command line (--resume)", resume=True) if resume else params
                 preflight(params)
                 runs.append(params)
     return runs
@@ -64,7 +90,7 @@ def execute(params: Params, notebook: Path | None = None, log=print) -> bool:
     staging = out / ".staging" / params.run_name
     _clear(staging, keep=("checkpoints",) if params.resume else ())
     parameters = _parameters(params, staging)
-    notebook = notebook or config.NOTEBOOKS_DIR / f"{params.pairing}.ipynb"
+    notebook = notebook or notebook_of(params)
     return _execute(notebook, staging, params.run_name, parameters, config.MODELS_DIR / params.profile / params.run_name, log)
 
 
@@ -76,7 +102,7 @@ def execute_summary(profile: str, log=print) -> bool:
     ok = _execute(config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb", staging, SUMMARY, {"profile": profile}, None, log)
     if ok:
         shutil.rmtree(out / "figures", ignore_errors=True)
-        report.save_figures(out / f"{SUMMARY}.ipynb", out / "figures", SUMMARY)
+        site.save_figures(out / f"{SUMMARY}.ipynb", out / "figures", SUMMARY)
     return ok
 
 
@@ -93,13 +119,13 @@ def _execute(notebook: Path, staging: Path, name: str, parameters: dict, model_d
     except Exception as err:  # papermill's execution error, or a kernel that died
         if executed.exists():
             shutil.copy(executed, out / f"{name}.failed.ipynb")
-            report.render_html(out / f"{name}.failed.ipynb", out / f"{name}.failed.html")
+            site.render_html(out / f"{name}.failed.ipynb", out / f"{name}.failed.html")
         log(f"  FAILED after {time.perf_counter() - start:.0f} s: {_first_line(err)}")
         log(f"  see {(out / f'{name}.failed.html').relative_to(config.PROJ_ROOT)}; the last good report is untouched")
         return False
     if not publish:
         return True
-    report.render_html(executed, staging / f"{name}.html")
+    site.render_html(executed, staging / f"{name}.html")
     _publish(staging, out, name, model_dst)
     log(f"  done in {time.perf_counter() - start:.0f} s → {(out / f'{name}.html').relative_to(config.PROJ_ROOT)}")
     return True
@@ -124,7 +150,7 @@ def reproduce(profile: str, run_name: str, tolerance: float = REPRODUCE_TOLERANC
     _clear(staging)
     parameters = _parameters(params, staging)
     log(f"reproducing {profile}/{run_name} with its record's parameters (not published)")
-    if not _execute(config.NOTEBOOKS_DIR / f"{params.pairing}.ipynb", staging, f"{run_name}.reproduce",
+    if not _execute(notebook_of(params), staging, f"{run_name}.reproduce",
                     parameters, None, log, publish=False):
         raise RuntimeError(f"the re-run of {run_name} failed; see {staging}")
     new = json.loads((staging / "record.json").read_text(encoding="utf-8"))
@@ -189,7 +215,7 @@ def write_index(profile: str) -> Path:
     pages = {p.stem: p.name for p in out.glob("*.html") if p.name != "index.html" and ".failed" not in p.name}
     failed = sorted(p.name.removesuffix(".failed.html") for p in out.glob("*.failed.html"))
     path = out / "index.html"
-    path.write_text(report.index_html(profile, records, pages, failed), encoding="utf-8")
+    path.write_text(site.index_html(profile, records, pages, failed), encoding="utf-8")
     return path
 
 
@@ -202,7 +228,8 @@ def run(profile: str, pairings: list[str] | None = None, seeds: list[int] | None
     start = time.perf_counter()
     for i, params in enumerate(runs, 1):
         source = f"{params.pairing}.{params.variant}" if params.variant else params.pairing
-        log(f"[{i}/{len(runs)}] {params.run_name}: notebooks/{params.pairing}.ipynb with params/{profile}/{source}.yaml")
+        log(f"[{i}/{len(runs)}] {params.run_name}: notebooks/{params.pairing}.ipynb with params/{profile}/{source}.yaml "
+            f"({params.data_set} × {params.loss})")
         failed += not execute(params, log=log)
     summary_nb = config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb"
     if summary and summary_nb.exists():

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import config
-from .data import MAX_PHRASE_WORDS
-from .params import PAIRINGS
+from . import config, sets
 
 
 @dataclass(frozen=True)
@@ -25,6 +23,7 @@ class SeedCard:
     max_seq_length: int
     has_normalize: bool
     hyperparameters: dict[str, str]
+    shown_example: list[str]  # the example as reports and records may show it (the data set's show_example)
 
     @property
     def log_steps(self) -> list[int]:
@@ -33,20 +32,6 @@ class SeedCard:
     @property
     def log_losses(self) -> list[float]:
         return [loss for _, _, loss in self.loss_log]
-
-    @property
-    def shown_example(self) -> list[str]:
-        """The usage example as reports and records may show it. NCERT text is copyrighted, so a
-        sentence of the NCERT card longer than a short phrase is replaced by its length."""
-        if self.pairing != "ncert-mnrl":
-            return list(self.example)
-        return [redacted_passage(s) for s in self.example]
-
-
-def redacted_passage(text: str) -> str:
-    """A short phrase as is; a longer NCERT text as "[the card's NCERT passage, N words]"."""
-    n = len(text.split())
-    return text if n <= MAX_PHRASE_WORDS else f"[the card's NCERT passage, {n} words]"
 
 
 def mojibake_fix(text: str) -> str:
@@ -59,10 +44,19 @@ def mojibake_fix(text: str) -> str:
         return text
 
 
+def for_pairing(pairing: str, data_set: str | None = None) -> SeedCard | None:
+    """The seed card of a pairing's data set, or None for a data set without one (a user's file)."""
+    name = data_set or sets.seed_pairings().get(pairing)
+    spec = sets.registry().get(name) if name else None
+    return load(spec.pairing) if spec is not None and spec.card else None
+
+
 def load(pairing: str) -> SeedCard:
-    path = config.SEED_CARDS_DIR / f"{PAIRINGS[pairing].card}.md"
+    """The seed card of a seed pairing (e.g. "quora-mnrl")."""
+    spec = sets.registry()[sets.seed_pairings()[pairing]]
+    path = config.SEED_CARDS_DIR / f"{spec.card}.md"
     text = path.read_text(encoding="utf-8")
-    loss_log = [(float(e), int(s), float(l)) for e, s, l in
+    loss_log = [(float(e), int(s), float(x)) for e, s, x in
                 re.findall(r"^\|\s*([\d.]+)\s*\|\s*(\d+)\s*\|\s*([\d.]+)\s*\|\s*$", text, flags=re.M)]
     example = re.search(r"sentences = (\[.*?\n\])", text, flags=re.S)
     example = [mojibake_fix(s) for s in ast.literal_eval(example.group(1))] if example else []
@@ -77,4 +71,5 @@ def load(pairing: str) -> SeedCard:
     return SeedCard(pairing=pairing, file=path.name, dataset_size=int(size.group(1)) if size else 0,
                     loss_log=loss_log, example=example, reported_similarity=reported,
                     max_seq_length=int(seq.group(1)) if seq else 256,
-                    has_normalize="Normalize()" in text, hyperparameters=hyper)
+                    has_normalize="Normalize()" in text, hyperparameters=hyper,
+                    shown_example=spec.show_example(example))

@@ -92,20 +92,23 @@ def embedding_dim(model: SentenceTransformer) -> int:
     return get()
 
 
-def make_loss(name: str, model: SentenceTransformer, num_labels: int | None = None) -> torch.nn.Module:
-    """The seed cards' losses: MNRL (scale 20, cosine), SoftmaxLoss, CosineSimilarityLoss (MSE)."""
+def make_loss(name: str, model: SentenceTransformer, num_labels: int | None = None, seed: int = 42) -> torch.nn.Module:
+    """The seed cards' losses: MNRL (scale 20, cosine), SoftmaxLoss (its head's initial weights drawn
+    from ``seed``), CosineSimilarityLoss (MSE)."""
     if name == "mnrl":
         return losses.MultipleNegativesRankingLoss(model, scale=20.0, similarity_fct=util.cos_sim)
     if name == "softmax":
+        transformers.set_seed(seed)
         return losses.SoftmaxLoss(model, embedding_dim(model), num_labels or 3)
     if name == "cosine":
         return losses.CosineSimilarityLoss(model)
     raise ValueError(f"parameter 'loss' = {name!r}: unknown")
 
 
-def card_optimizer(pairing: str) -> str:
+def card_optimizer(params: Params) -> str:
     """The AdamW implementation the seed card's trainer used (its ``optim``; the plain path uses it)."""
-    return seedcards.load(pairing).hyperparameters.get("optim", "adamw_torch")
+    card = seedcards.for_pairing(params.pairing, params.data_set)
+    return card.hyperparameters.get("optim", "adamw_torch") if card else "adamw_torch"
 
 
 def training_arguments(params: Params, output_dir: Path) -> SentenceTransformerTrainingArguments:
@@ -128,7 +131,7 @@ def training_arguments(params: Params, output_dir: Path) -> SentenceTransformerT
         report_to="none",
         disable_tqdm=True,
         use_cpu=pick_device(params) == "cpu",
-        optim="adamw_torch_fused" if params.fast_path else card_optimizer(params.pairing),
+        optim="adamw_torch_fused" if params.fast_path else card_optimizer(params),
     )
 
 

@@ -14,7 +14,7 @@ from pairings import config
 
 def locked():
     lines = (config.PROJ_ROOT / "requirements.lock").read_text().splitlines()
-    return {canonicalize_name(r.name): r for r in map(Requirement, (l for l in lines if l[:1].isalnum()))}
+    return {canonicalize_name(r.name): r for r in map(Requirement, (x for x in lines if x[:1].isalnum()))}
 
 
 def test_every_dependency_of_pyproject_is_pinned():

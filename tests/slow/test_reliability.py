@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import transformers
 
-from pairings import config, data, evaluate, report, train
+from pairings import config, evaluate, sets, site, tables, train
 from pairings.params import Params
 
 
@@ -27,7 +27,7 @@ def tiny(**changes) -> Params:
 
 def train_once(params: Params, out: Path, callbacks=None):
     transformers.set_seed(params.seed)
-    prep = data.prepare(params)
+    prep = sets.get(params.data_set).prepare(params)
     model = train.load_model(params)
     loss = train.make_loss(params.loss, model)
     result = train.fit(model, loss, prep.train_dataset, params, out, callbacks=callbacks)
@@ -72,8 +72,8 @@ def test_resume_continues_the_same_run(tmp_path):
     np.testing.assert_allclose(resumed[1], whole[1], atol=1e-4)
     assert resumed[2]["stsb_spearman"] == pytest.approx(whole[2]["stsb_spearman"], abs=1e-4)
     # the report's training line says which steps this call trained (and timed), not the whole run's
-    assert report.training_line(resumed[0]).startswith("6 steps; resumed from the checkpoint at step 2: steps 3–6 in ")
-    assert report.training_line(whole[0]).startswith("6 steps in ")
+    assert tables.training_line(resumed[0]).startswith("6 steps; resumed from the checkpoint at step 2: steps 3–6 in ")
+    assert tables.training_line(whole[0]).startswith("6 steps in ")
 
 
 def test_resume_without_a_checkpoint_starts_fresh(tmp_path):
@@ -89,9 +89,8 @@ def _project(tmp: Path) -> Path:
     (root / "params" / "quick").mkdir(parents=True)
     for name in ("notebooks", "data"):
         (root / name).symlink_to(config.PROJ_ROOT / name)
-    text = (config.PARAMS_DIR / "quick" / "greetings-mnrl.yaml").read_text()
-    text = text.replace("train_pairs: 400", "train_pairs: 800").replace("stsb_pairs: null", "stsb_pairs: 40")
-    (root / "params" / "quick" / "greetings-mnrl.yaml").write_text(text + "checkpoint_steps: 5\n")
+    shutil.copy(config.PARAMS_DIR / "quick" / "_profile.yaml", root / "params" / "quick")
+    (root / "params" / "quick" / "greetings-mnrl.yaml").write_text("train_pairs: 800\nstsb_pairs: 40\ncheckpoint_steps: 5\n")
     good = root / "reports" / "quick"
     good.mkdir(parents=True)
     for suffix in (".ipynb", ".html", ".json"):
@@ -149,7 +148,7 @@ def _dom(html_path: Path) -> str:
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_hostile_strings_are_shown_escaped_and_never_run(tmp_path):
     """A notebook that shows hostile course titles as a table and as printed text, executed by a real
-    kernel and rendered by report.render_html, then opened in headless Chromium."""
+    kernel and rendered by site.render_html, then opened in headless Chromium."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -159,7 +158,7 @@ def test_hostile_strings_are_shown_escaped_and_never_run(tmp_path):
     NotebookClient(nb, kernel_name="python3", timeout=120).execute()
     path = tmp_path / "hostile.ipynb"
     nbformat.write(nb, path)
-    dom = _dom(report.render_html(path, tmp_path / "hostile.html"))
+    dom = _dom(site.render_html(path, tmp_path / "hostile.html"))
     assert "pwned" not in dom.split("</title>")[0]  # neither payload ran
     assert not re.search(r"<img[^>]*onerror", dom)  # no element was made of the payload
     assert "&lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom  # shown, as text
@@ -172,33 +171,10 @@ def test_index_page_escapes_hostile_record_fields(tmp_path):
     rec["data"]["train_source"] = HOSTILE[0]
     rec["run"] = HOSTILE[1]
     page = tmp_path / "index.html"
-    page.write_text(report.index_html("quick", [rec], {}, []))
+    page.write_text(site.index_html("quick", [rec], {}, []))
     dom = _dom(page)
     assert "pwned" not in dom.split("</title>")[0]
     assert "&lt;script&gt;" in dom and not re.search(r"<img[^>]*onerror", dom)
-
-
-def test_resume_flag_reaches_every_run(monkeypatch):
-    from pairings import runner
-
-    runs = runner.plan("quick", ["greetings-mnrl"], resume=True)
-    assert runs and all(p.resume for p in runs)
-
-
-# ---- a published run can be re-run and compared with its record --------------------------------
-
-def test_compare_records_fails_beyond_the_tolerance():
-    from pairings import runner
-
-    old = json.loads((config.report_dir("quick") / "greetings-mnrl.json").read_text())
-    same = runner.compare_records(old, old, 0.005)
-    assert same["within_tolerance"] and same["largest_metric_gap"] == 0 and same["largest_loss_gap"] == 0
-    moved = json.loads(json.dumps(old))
-    moved["metrics"]["after"]["mrr@10"] += 0.01
-    result = runner.compare_records(old, moved, 0.005)
-    assert not result["within_tolerance"] and result["largest_metric_gap"] == pytest.approx(0.01)
-    del moved["metrics"]["after"]["mrr@10"]  # a metric the re-run lacks is a failure, not a pass
-    assert not runner.compare_records(old, moved, 0.005)["within_tolerance"]
 
 
 def test_a_quick_run_reproduces_its_record(tmp_path):

@@ -12,8 +12,8 @@ import pytest
 import sentence_transformers
 
 from pairings import config, runner
-from pairings.data import DataError
-from pairings.params import PAIRINGS, ParamsError
+from pairings.params import ParamsError
+from pairings.sources import DataError
 from pairings.train import ModelError
 
 
@@ -61,6 +61,7 @@ def st_lookalike(tmp):
     return str(folder)
 
 
+PAIRS = pd.DataFrame({"q": [f"question {i}" for i in range(20)], "a": [f"answer {i}" for i in range(20)]})
 NLI = lambda **cols: pd.DataFrame({"sentence1": ["A dog runs.", "A cat sleeps."], "sentence2": ["An animal moves.", "A cat is awake."],
                                    "gold_label": ["entailment", "contradiction"], **cols})
 
@@ -69,24 +70,35 @@ CATALOGUE = [
     ("unknown pairing", "snli-softmx", None, {}, ParamsError, r"unknown pairing 'snli-softmx'.*did you mean 'snli-softmax'"),
     ("unknown profile", "snli-softmax", "PROFILE:quik", {}, ParamsError, r"unknown profile 'quik'.*did you mean 'quick'"),
     ("unknown loss", "snli-softmax", {"loss": "sofmax"}, {}, ParamsError, r"snli-softmax\.yaml: parameter 'loss' must be one of mnrl, softmax, cosine \(did you mean 'softmax'\?\)"),
-    ("loss that does not fit the data", "quora-mnrl", {"loss": "softmax"}, {}, ParamsError, r"quora-mnrl\.yaml: parameter 'loss' must be mnrl for quora-mnrl"),
+    ("loss the user's file cannot feed", "mine", "TEXT:data_set: file\ntrain_data: FILE\nloss: softmax\n", {"FILE": write_parquet("pairs.parquet", PAIRS)}, DataError, r"parameter 'loss' = 'softmax': data set 'file' cannot be shaped for it from .*pairs\.parquet \(pairs\): loss 'softmax' needs a 'label' column of class ids; this file suits loss 'mnrl'"),
+    ("user's file with one text column", "mine", "TEXT:data_set: file\ntrain_data: FILE\n", {"FILE": write_parquet("one.parquet", PAIRS[["q"]])}, DataError, r"parameter 'train_data' = .*one\.parquet.*: needs two text columns; the file has q \((large_)?string\)"),
+    ("user's pairing names no data set", "mine", "TEXT:train_data: x.csv\n", {}, ParamsError, r"mine\.yaml \(its place\): pairing 'mine' is not a seed pairing .*must name its 'data_set'"),
+    ("unknown data set", "mine", "TEXT:data_set: fiel\ntrain_data: x.csv\n", {}, ParamsError, r"mine\.yaml: parameter 'data_set' must be one of .*file.* \(did you mean 'file'\?\)"),
+    ("seed pairing given another data set", "snli-softmax", {"data_set": "quora"}, {}, ParamsError, r"snli-softmax\.yaml: parameter 'data_set' is 'quora', but pairing snli-softmax is seed data set 'snli'"),
+    ("data-set key in a profile's file", "snli-softmax", "PROFILE_TEXT:lowercase: true\n", {}, ParamsError, r"_profile\.yaml: parameter 'lowercase' cannot be set for a whole profile"),
+    ("duplicate key", "snli-softmax", "TEXT:epochs: 1\nepochs: 2\n", {}, ParamsError, r"snli-softmax\.yaml: line 2: key 'epochs' appears twice \(first on line 1\)"),
+    ("YAML alias", "snli-softmax", "TEXT:a: &x 1\nepochs: *x\n", {}, ParamsError, r"snli-softmax\.yaml: line 2: YAML aliases \(\*x\) are not allowed"),
+    ("infinite learning rate", "snli-softmax", "TEXT:learning_rate: .inf\n", {}, ParamsError, r"parameter 'learning_rate' must be a finite number in \(0, 1\.0\]"),
+    ("absurd epochs", "snli-softmax", {"epochs": 1000000000}, {}, ParamsError, r"parameter 'epochs' must be at most 10,000"),
+    ("seed beyond 2**32", "snli-softmax", {"seed": 2**32}, {}, ParamsError, r"parameter 'seed' must be an integer from 0 to 4294967295"),
+    ("too few STSb pairs", "snli-softmax", {"stsb_pairs": 1}, {}, ParamsError, r"parameter 'stsb_pairs' must be at least 10"),
     ("misspelled key", "snli-softmax", {"batch_sise": 32}, {}, ParamsError, r"snli-softmax\.yaml: unknown parameter 'batch_sise' \(did you mean 'batch_size'\?\)"),
     ("unknown key", "udemy-cosine", {"dropout": 0.1}, {}, ParamsError, r"udemy-cosine\.yaml: unknown parameter 'dropout'"),
-    ("key of another pairing", "snli-softmax", {"ncert_path": "x.parquet"}, {}, ParamsError, r"parameter 'ncert_path' belongs to ncert-mnrl, not to snli-softmax"),
+    ("key of another pairing", "snli-softmax", {"ncert_path": "x.parquet"}, {}, ParamsError, r"snli-softmax\.yaml: parameter 'ncert_path' belongs to data set ncert, not to snli"),
     ("string for an int", "snli-softmax", {"epochs": "4"}, {}, ParamsError, r"parameter 'epochs' must be a int, got str '4'"),
     ("list for a float", "snli-softmax", {"learning_rate": [5e-5]}, {}, ParamsError, r"parameter 'learning_rate' must be a float, got list"),
     ("string for a bool", "quora-mnrl", {"lowercase": "yes"}, {}, ParamsError, r"parameter 'lowercase' must be a bool, got str"),
     ("zero epochs", "snli-softmax", {"epochs": 0}, {}, ParamsError, r"parameter 'epochs' must be at least 1 \(got 0\)"),
     ("negative batch size", "snli-softmax", {"batch_size": -8}, {}, ParamsError, r"parameter 'batch_size' must be at least 1 \(got -8\)"),
-    ("zero learning rate", "snli-softmax", {"learning_rate": 0.0}, {}, ParamsError, r"parameter 'learning_rate' must be positive"),
-    ("negative learning rate", "udemy-cosine", {"learning_rate": -1.0e-5}, {}, ParamsError, r"parameter 'learning_rate' must be positive"),
+    ("zero learning rate", "snli-softmax", {"learning_rate": 0.0}, {}, ParamsError, r"parameter 'learning_rate' must be a finite number in \(0, 1\.0\]"),
+    ("negative learning rate", "udemy-cosine", {"learning_rate": -1.0e-5}, {}, ParamsError, r"parameter 'learning_rate' must be a finite number in \(0, 1\.0\]"),
     ("batch of 1 with in-batch negatives", "greetings-mnrl", {"batch_size": 1}, {}, ParamsError, r"parameter 'batch_size' must be at least 2 with loss 'mnrl'"),
     ("max_seq_length beyond 512 positions", "ncert-mnrl", {"max_seq_length": 1024}, {}, ParamsError, r"parameter 'max_seq_length' must be between 1 and the model's 512 positions \(got 1024\)"),
     ("zero training pairs", "quora-mnrl", {"train_pairs": 0}, {}, ParamsError, r"parameter 'train_pairs' must be at least 1, or null for all"),
     ("warmup ratio above 1", "snli-softmax", {"warmup_ratio": 1.5}, {}, ParamsError, r"parameter 'warmup_ratio' must be in \[0, 1\)"),
     ("impossible positive fraction", "udemy-cosine", {"positive_fraction": 1.0}, {}, ParamsError, r"parameter 'positive_fraction' must be between 0 and 1"),
     ("unknown greetings pairing", "greetings-mnrl", {"greetings_pairing": "sometimes"}, {}, ParamsError, r"parameter 'greetings_pairing' must be 'random'"),
-    ("params file is not YAML", "snli-softmax", "TEXT:train_data: [snli:dev\n", {}, ParamsError, r"snli-softmax\.yaml: not valid YAML"),
+    ("params file is not YAML", "snli-softmax", "TEXT:train_data: [snli:dev\n", {}, ParamsError, r"snli-softmax\.yaml: line \d+, column \d+: not valid YAML"),
     ("params file is a list", "snli-softmax", "TEXT:- epochs: 1\n", {}, ParamsError, r"snli-softmax\.yaml: expected a mapping of parameter: value, got list"),
     ("missing named data set", "snli-softmax", {"train_data": "snly:dev"}, {}, DataError, r"parameter 'train_data' = 'snly:dev': no such file .*data/snly/dev\.parquet; the project's data/ has: .*snli"),
     ("missing data file", "quora-mnrl", {"test_data": "/nowhere/test.parquet"}, {}, DataError, r"parameter 'test_data' = '/nowhere/test\.parquet': no such file"),
@@ -115,8 +127,8 @@ def project(tmp_path, monkeypatch):
     """A params folder and a reports folder of our own; model loading made to fail loudly."""
     params = tmp_path / "params" / "quick"
     params.mkdir(parents=True)
-    for pairing in PAIRINGS:
-        (params / f"{pairing}.yaml").write_text(quick_yaml(pairing))
+    for src in (config.PARAMS_DIR / "quick").glob("*.yaml"):
+        (params / src.name).write_text(src.read_text())
     monkeypatch.setattr(config, "PARAMS_DIR", tmp_path / "params")
     monkeypatch.setattr(config, "REPORTS_DIR", tmp_path / "reports")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -137,8 +149,12 @@ def test_bad_input_fails_fast_and_clearly(project, case):
         change = {k: files.get(v.rstrip("/"), v) if isinstance(v, str) else v for k, v in change.items()}
         for name, text in edit(pairing, **change).items():
             (project / "params" / "quick" / f"{name}.yaml").write_text(text)
-    elif isinstance(change, str) and change.startswith("TEXT:"):
-        (project / "params" / "quick" / f"{pairing}.yaml").write_text(change[len("TEXT:"):])
+    elif isinstance(change, str) and change.startswith(("TEXT:", "PROFILE_TEXT:")):
+        text = change.partition(":")[2]
+        for name, path in files.items():
+            text = text.replace(name, path)
+        target = "_profile" if change.startswith("PROFILE_TEXT:") else pairing
+        (project / "params" / "quick" / f"{target}.yaml").write_text(text)
     elif change == "REPORTS_IS_A_FILE":
         (project / "reports").write_text("not a folder")
     elif isinstance(change, str) and change.startswith("PROFILE:"):
@@ -157,10 +173,10 @@ def test_empty_texts_are_dropped_and_counted_not_fatal(project):
     path = project / "some-blank.parquet"
     pd.DataFrame({"sentence1": ["A dog runs.", "  ", None], "sentence2": ["An animal moves.", "x", "y"],
                   "gold_label": ["entailment", "neutral", "neutral"]}).to_parquet(path)
-    from pairings import data
+    from pairings import sets
     from pairings.params import Params
 
-    prep = data.prepare(Params.load("quick", "snli-softmax").replace(train_data=str(path)))
+    prep = sets.get("snli").prepare(Params.load("quick", "snli-softmax").replace(train_data=str(path)))
     assert len(prep.train.dataset) == 1 and prep.train.dropped["empty text"] == 2
 
 

@@ -9,7 +9,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from pairings import config, record, runner
+from pairings import config, record, runner, seedcards, site, stats
 from pairings.params import Params
 
 QUICK = config.report_dir("quick")
@@ -60,13 +60,13 @@ def test_index_shows_each_records_numbers(tmp_path):
 def test_index_escapes_what_it_shows(tmp_path, monkeypatch):
     rec = json.loads(json.dumps(next(iter(RECORDS.values()))))
     rec["data"]["train_source"] = "<script>alert(1)</script>"
-    html = runner.report.index_html("quick", [rec], {}, [])
+    html = site.index_html("quick", [rec], {}, [])
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 def test_summary_conclusions_are_computed_from_the_records():
     records = record.load_all("quick")
-    lines = runner.report.conclusions(records)
+    lines = stats.conclusions(records)
     gains = {r["run"]: r["metrics"]["after"][r["task_metric"]] - r["metrics"]["before"][r["task_metric"]] for r in records}
     assert all(r["params"]["seed"] == 42 for r in records)  # one run per pairing and variant: a run is its group
     best = max(gains, key=gains.get)
@@ -77,8 +77,8 @@ def test_seed_reference_averages_our_loss_like_the_card():
 
     rec = {"pairing": "greetings-mnrl", "run": "g", "params": {"variant": "", "loss": "mnrl"},
            "training": {"loss_history": [[s, 2.0 + (s > 500)] for s in range(1, 1001)]}, "extra": {}}
-    table = runner.report.seed_reference([rec], {"greetings-mnrl": runner.report.SeedCard(
-        "greetings-mnrl", "003", 3000, [(1.3, 500, 2.13), (2.7, 1000, 2.08)], [], None, 256, True, {})})
+    table = stats.seed_reference([rec], {"greetings-mnrl": seedcards.SeedCard(
+        "greetings-mnrl", "003", 3000, [(1.3, 500, 2.13), (2.7, 1000, 2.08)], [], None, 256, True, {}, [])})
     assert table.loc[("greetings-mnrl", "loss at step 500"), "ours"] == 2.0
     assert table.loc[("greetings-mnrl", "loss at step 1000"), "ours"] == 3.0
 
@@ -89,7 +89,7 @@ def test_markdown_table_prints_each_runs_numbers(capsys):
     assert cli.main(["table", "--profile", "quick"]) == 0
     out = capsys.readouterr().out
     for run, rec in RECORDS.items():
-        line = next(l for l in out.splitlines() if l.startswith(f"| `{run}`"))
+        line = next(x for x in out.splitlines() if x.startswith(f"| `{run}`"))
         assert f'{rec["metrics"]["after"][rec["task_metric"]]:.3f}' in line
 
 
@@ -99,15 +99,15 @@ def test_readme_results_table_is_printed_from_the_local_records(capsys):
     from pairings import __main__ as cli
 
     assert cli.main(["table", "--profile", "local"]) == 0
-    printed = [l for l in capsys.readouterr().out.splitlines() if l.startswith("|")]
+    printed = [x for x in capsys.readouterr().out.splitlines() if x.startswith("|")]
     readme = (config.PROJ_ROOT / "README.md").read_text(encoding="utf-8")
     results = readme.split("\n## Results", 1)[1].split("\n## ", 1)[0]
-    table = [l for l in results.splitlines() if l.startswith("|")]
+    table = [x for x in results.splitlines() if x.startswith("|")]
     assert len(printed) > 2 and table == printed
 
 
 def test_summary_figures_are_saved_from_the_executed_notebook(tmp_path):
-    paths = runner.report.save_figures(QUICK / "summary.ipynb", tmp_path, "summary")
+    paths = site.save_figures(QUICK / "summary.ipynb", tmp_path, "summary")
     assert len(paths) >= 2 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
     assert [p.read_bytes() for p in paths] == [(QUICK / "figures" / p.name).read_bytes() for p in paths]
 
@@ -125,34 +125,33 @@ def test_a_resumed_run_is_left_out_of_the_timings():
     """A resumed run times only the steps after its checkpoint: its metrics count, its time does not."""
     runs = [_run("greetings-mnrl", s, 0.9) for s in (42, 43, 44)]
     runs[0]["training"].update(train_seconds=100.0, resumed_from_step=1000)
-    row = runner.report.summary_table(runs).loc["greetings-mnrl"]
+    row = stats.summary_table(runs).loc["greetings-mnrl"]
     assert row["seeds"] == 3 and row["train time (s)"] == "1 ± 0 (2 of 3 runs; resumed runs left out)"
-    assert runner.report.summary_table(runs[:1]).loc["greetings-mnrl", "wall time (s)"] == "(resumed runs only)"
+    assert stats.summary_table(runs[:1]).loc["greetings-mnrl", "wall time (s)"] == "(resumed runs only)"
     runs[0]["device"] = {"device": "cpu"}
-    assert "resumed at step 1000" in runner.report.index_html("local", runs[:1], {}, [])
+    assert "resumed at step 1000" in site.index_html("local", runs[:1], {}, [])
 
 
 def test_changes_within_the_seed_spread_are_marked_not_significant():
-    report = runner.report
     # a change of 0.01 ± 0.1 over three seeds is noise; 0.4 ± 0.01 is not; one seed: no verdict
     noisy = [_run("greetings-mnrl", s, 0.5 + d) for s, d in zip((42, 43, 44), (0.11, -0.09, 0.01))]
-    table = report.summary_table(noisy)
+    table = stats.summary_table(noisy)
     assert table.loc["greetings-mnrl", "task change"].endswith("(n.s.)")
     clear = [_run("greetings-mnrl", s, 0.9 + d) for s, d in zip((42, 43, 44), (0.01, -0.01, 0.0))]
-    assert "n.s." not in report.summary_table(clear).loc["greetings-mnrl", "task change"]
-    assert "n.s." not in report.summary_table(clear[:1]).loc["greetings-mnrl", "task change"]
-    assert report.within_spread([0.1]) is None
+    assert "n.s." not in stats.summary_table(clear).loc["greetings-mnrl", "task change"]
+    assert "n.s." not in stats.summary_table(clear[:1]).loc["greetings-mnrl", "task change"]
+    assert stats.within_spread([0.1]) is None
 
 
 def test_ablations_are_judged_against_the_seed_spread():
     base = [_run("greetings-mnrl", s, 0.40 + d) for s, d in zip((42, 43, 44), (0.02, -0.02, 0.0))]
     close = [_run("greetings-mnrl", s, 0.41 + d, "by_intent") for s, d in zip((42, 43, 44), (0.01, -0.01, 0.0))]
     far = [_run("greetings-mnrl", s, 0.95, "by_intent") for s in (42, 43, 44)]
-    verdict = lambda recs: runner.report.ablations(base + recs).loc[("greetings-mnrl.by_intent", "MRR@10"), "verdict"]
+    verdict = lambda recs: stats.ablations(base + recs).loc[("greetings-mnrl.by_intent", "MRR@10"), "verdict"]
     assert verdict(close).startswith("not significant")
     assert verdict(far) == "larger than the seed spread"
     assert verdict(far[:1]) == "larger than the seed spread"  # the base's three seeds give the spread
-    single = runner.report.ablations(base[:1] + far[:1])
+    single = stats.ablations(base[:1] + far[:1])
     assert single.loc[("greetings-mnrl.by_intent", "MRR@10"), "verdict"] == "spread unknown (one seed)"
 
 
@@ -161,7 +160,7 @@ def test_ablations_show_the_metric_the_ablation_moved_most():
     base, normalized = _run("ncert-mnrl", 42, 0.69), _run("ncert-mnrl", 42, 0.69, "normalized")
     for r, dot in ((base, 0.64), (normalized, 0.69)):
         r["metrics"]["after"].update({"dot-product mrr@10": dot, "recall@1": 0.60})
-    table = runner.report.ablations([base, normalized])
+    table = stats.ablations([base, normalized])
     assert list(table.loc["ncert-mnrl.normalized"].index) == ["MRR@10", "STSb test Spearman (cosine)", "dot-product: MRR@10"]
     assert table.loc[("ncert-mnrl.normalized", "dot-product: MRR@10"), "difference"] == "+0.0500"
 
@@ -173,7 +172,7 @@ def test_conclusions_take_the_base_score_from_the_records():
         r["metrics"]["before"]["unrelated_cosine"] = r["metrics"]["after"]["unrelated_cosine"] = 0.3
     runs[0]["metrics"]["before"]["stsb_spearman"] = 0.7
     runs[0]["metrics"]["after"]["stsb_spearman"] = 0.1
-    lines = runner.report.conclusions(runs)
+    lines = stats.conclusions(runs)
     assert lines[1] == "Most general similarity lost: greetings-mnrl, STSb Spearman -0.6000 (from 0.7000)."
 
 
@@ -213,6 +212,6 @@ def test_loss_at_chance_is_judged_over_every_seed():
         r["params"]["batch_size"] = 8
         r["metrics"]["before"]["unrelated_cosine"] = r["metrics"]["after"]["unrelated_cosine"] = 0.3
         r["training"]["loss_history"] = [[i, 4.0] for i in range(1, 10)] + [[10, end]]
-    line = [s for s in runner.report.conclusions(runs) if "ends at" in s]
+    line = [s for s in stats.conclusions(runs) if "ends at" in s]
     assert line == ["greetings-mnrl: the loss ends at 2.080 (mean over 3 seeds), within 0.1 of ln 8 = 2.079: "
                     "the in-batch ranking is at chance."]

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from pairings import seedcards
-from pairings.params import PAIRINGS
+from pairings.sets import seed_pairings
 
 
-@pytest.mark.parametrize("pairing", PAIRINGS)
+@pytest.mark.parametrize("pairing", list(seed_pairings()))
 def test_every_card_parses(pairing):
     card = seedcards.load(pairing)
     assert len(card.example) == 3 and card.dataset_size > 0

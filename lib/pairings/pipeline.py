@@ -1,0 +1,157 @@
+"""The steps every pairing notebook shares, as one object: a notebook keeps only its own story.
+
+    run = Run.start("snli-softmax", globals())   # the params papermill injected (or the profile's files)
+    model = run.load_model()                     # 1. the base model
+    data = run.load_data()                       # 2. the data, shaped for the loss
+    loss = run.make_loss()                       # 3. the loss
+    run.evaluate("before")                       # 4. the held-out task, STSb and collapse, before training
+    run.train()                                  # 5. training, and its loss curve beside the card's
+    run.evaluate("after")                        # 6. the same evaluations after
+    run.card_example()                           # 7. the seed card's usage example
+    run.save()                                   # 9. the model (with its card) and the run record
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from . import evaluate, figures, record, seedcards, sets, tables, train
+from .params import Params
+
+PHASES = ("before", "after")
+
+
+class Run:
+    def __init__(self, params: Params):
+        self.started = time.perf_counter()
+        self.params = params
+        self.data_set = sets.get(params.data_set)
+        self.card = seedcards.for_pairing(params.pairing, params.data_set)
+        self.model = self.data = self.loss = self.training = None
+        self.metrics: dict[str, dict[str, float]] = {}
+        self.examples: dict[str, Any] = {}
+        self.artifacts: dict[str, dict[str, Any]] = {}
+        self.eval_seconds = 0.0
+
+    @classmethod
+    def start(cls, pairing: str, namespace: dict) -> "Run":
+        """The run a notebook's parameters describe (see Params.from_notebook)."""
+        return cls(Params.from_notebook(pairing, namespace))
+
+    def params_table(self):
+        return tables.params_table(self.params)
+
+    # ---- 1-3: model, data, loss ---------------------------------------------------------------
+
+    def load_model(self):
+        self.model = train.load_model(self.params)
+        return self.model
+
+    def load_data(self) -> sets.Prepared:
+        """The runner ran this too, before any model loaded: bad data stop the study early."""
+        self.data = self.data_set.prepare(self.params)
+        return self.data
+
+    def make_loss(self):
+        """The loss, on the data set shaped for it (the shaping's reason is printed)."""
+        p, shaped = self.params, self.data.shaped
+        self.loss = train.make_loss(p.loss, self.model, shaped.num_labels, seed=p.seed)
+        print(f"{sets.LOSS_NAMES[p.loss]} on {self.data_set.name}: {self.data_set.shaping(p.loss)}")
+        print(f"{len(shaped.dataset):,} training rows, columns {', '.join(shaped.dataset.column_names)}"
+              + (f"; {shaped.num_labels} classes" if shaped.num_labels else ""))
+        return self.loss
+
+    @property
+    def task_metric(self) -> str:
+        return self.data.task.headline(self.params.loss)
+
+    # ---- 4, 6: evaluation -----------------------------------------------------------------------
+
+    def evaluate(self, phase: str) -> dict[str, float]:
+        """The held-out task's metrics, STSb Spearman and the unrelated-pair cosine; the card's example."""
+        start = time.perf_counter()
+        task, stsb = self.data.task, self.data.stsb.dataset
+        metrics = {**task.evaluate(self.model, self.loss), **evaluate.stsb(self.model, stsb),
+                   **evaluate.unrelated_cosine(self.model, stsb)}
+        self.metrics[phase], self.artifacts[phase] = metrics, dict(task.artifacts)
+        if self.card and self.card.example:
+            self.examples[phase] = evaluate.similarity_matrix(self.model, self.card.example)
+        self.eval_seconds += time.perf_counter() - start
+        return metrics
+
+    @property
+    def before(self) -> dict[str, float]:
+        return self.metrics["before"]
+
+    @property
+    def after(self) -> dict[str, float]:
+        return self.metrics["after"]
+
+    def comparison(self):
+        return tables.comparison(self.before, self.after)
+
+    def before_after(self, keys: list[str] | None = None, title: str = ""):
+        keys = [k for k in keys or [self.task_metric, "stsb_spearman", "unrelated_cosine"] if k in self.after]
+        return figures.before_after(self.before, self.after, keys, title=title or
+                                    f"{self.data_set.title}: held-out task, STSb and collapse, before and after")
+
+    # ---- 5: training ---------------------------------------------------------------------------
+
+    def train(self) -> dict:
+        p = self.params
+        self.training = train.fit(self.model, self.loss, self.data.train_dataset, p, p.resolved_output_dir())
+        print(tables.training_line(self.training))
+        n = len(self.data.train_dataset)
+        figures.loss_curve(self.training["loss_history"], self.card, batch_size=p.batch_size, loss=p.loss,
+                           title=f"{self.data_set.title} → {sets.LOSS_NAMES[p.loss]}, {p.profile} profile: "
+                                 f"{n:,} rows × {p.epochs} epoch(s)")
+        return self.training
+
+    def loss_tail(self) -> float:
+        """The mean of the last tenth of the logged losses."""
+        history = self.training["loss_history"]
+        tail = [loss for _, loss in history[-max(1, len(history) // 10):]]
+        return sum(tail) / len(tail)
+
+    # ---- 7: the card's example -------------------------------------------------------------------
+
+    def card_example(self):
+        """The seed card's usage example: its sentences, and their similarity matrix for the base model,
+        this run's and the card's."""
+        if not self.examples:
+            print("This pairing's data set has no seed card: no example to compare.")
+            return None
+        sims = self.example_similarity(labels=True)
+        for i, sentence in enumerate(self.card.shown_example, 1):
+            print(f"s{i}: {sentence!r}")
+        figures.similarity_panels(self.card.example, sims)
+        return tables.similarity_table(self.card.example, sims)
+
+    def example_similarity(self, labels: bool = False) -> dict:
+        names = (("base model", "fine-tuned (this run)", "seed card (reported)") if labels
+                 else ("base", "fine_tuned", "card"))
+        return dict(zip(names, (self.examples.get("before"), self.examples.get("after"), self.card.reported_similarity)))
+
+    # ---- 9: save -------------------------------------------------------------------------------
+
+    def save(self) -> dict:
+        """Save the model (its card carries the fine-tuned evaluation) and write the run record."""
+        p, prep = self.params, self.data
+        common = {"train_source": p.train_data, "test_source": p.test_data, "stand_in": self.data_set.stand_in(p),
+                  "train_pairs": len(prep.train_dataset), "stsb_pairs": len(prep.stsb.dataset),
+                  "train_problems": tables.problems(prep.train, list(self.data_set.text_columns))}
+        if p.loss in ("mnrl",):
+            positives = prep.train_dataset[prep.train_dataset.column_names[1]]
+            common["in_batch_false_negatives"] = tables.in_batch_duplicates(positives, p.batch_size, p.seed)
+        extra = {}
+        if self.examples:
+            extra = {"example": self.card.shown_example, "example_similarity": self.example_similarity()}
+        for key in self.artifacts.get("after", {}):
+            extra[key] = {"base": self.artifacts["before"].get(key), "fine_tuned": self.artifacts["after"][key]}
+        rec = record.save_run(p, self.model, started=self.started, task_metric=self.task_metric,
+                              before=self.before, after=self.after,
+                              data={**common, **self.data_set.record_data(p, prep)}, training=self.training,
+                              timings={"eval_seconds": self.eval_seconds}, extra=extra)
+        print(f"record: {rec['run']} ({rec['profile']}), {rec['timings']['total_seconds']:.0f} s in all")
+        return rec

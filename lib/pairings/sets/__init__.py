@@ -1,0 +1,209 @@
+"""The data sets: one module each, holding everything about it.
+
+A data set module defines a :class:`DataSet` subclass: its seed card and recipe (the defaults a pairing on
+it starts from), how it is read and cleaned (``load``), how it is shaped for each loss it can feed
+(``shape_<loss>``, whose docstring line explains the choice), its held-out task (a :class:`Task`) with its
+evaluation and headline metric, the sentence naming its stand-in, and what its record keeps. A *pairing*
+is a data set and a loss: the five seed pairings are registered here; a variant may change the loss.
+
+Generic code (reading, evaluators, training, records, reports) goes through this interface and names no
+data set.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from datasets import Dataset
+
+from .. import evaluate
+from ..sources import DATA_SEED, DataError, Loaded
+
+LOSSES = ("mnrl", "softmax", "cosine")
+LOSS_NAMES = {"mnrl": "MultipleNegativesRankingLoss", "softmax": "SoftmaxLoss", "cosine": "CosineSimilarityLoss"}
+
+
+# ---- held-out tasks ---------------------------------------------------------------------------
+
+class Task:
+    """A data set's held-out task: ``evaluate`` gives its metrics (plain floats) for a model; ``headline``
+    names the one the study reports; ``artifacts`` holds what the last evaluation made besides metrics
+    (e.g. a confusion matrix), for the record."""
+
+    metric: str = ""
+
+    def __init__(self) -> None:
+        self.artifacts: dict[str, Any] = {}
+
+    def evaluate(self, model, loss) -> dict[str, float]:
+        raise NotImplementedError
+
+    def headline(self, loss: str) -> str:
+        return self.metric
+
+
+@dataclass
+class Retrieval:
+    """Queries rank a corpus; ``relevant`` says which documents answer each query."""
+
+    name: str
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    relevant: dict[str, set[str]]
+
+    def evaluate(self, model, similarity: str = "cosine") -> dict[str, float]:
+        return evaluate.retrieval(model, self.queries, self.corpus, self.relevant, name=self.name, similarity=similarity)
+
+    def only(self, query_ids: list[str], name: str) -> "Retrieval":
+        return Retrieval(name, {q: self.queries[q] for q in query_ids}, self.corpus,
+                         {q: self.relevant[q] for q in query_ids})
+
+
+# ---- prepared data ----------------------------------------------------------------------------
+
+@dataclass
+class Shaped:
+    """Training rows for one loss: the columns the loss reads, in order, and the classes of SoftmaxLoss."""
+
+    dataset: Dataset
+    num_labels: int | None = None
+
+
+@dataclass
+class Prepared:
+    """A run's data: the training rows as read and cleaned, the same rows shaped for the loss, the STSb
+    test pairs, the held-out task, and what the notebook's data section shows (``info``)."""
+
+    train: Loaded
+    shaped: Shaped
+    stsb: Loaded
+    task: Task
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def train_dataset(self) -> Dataset:
+        return self.shaped.dataset
+
+
+# ---- the data set contract --------------------------------------------------------------------
+
+class DataSet:
+    name: ClassVar[str]
+    title: ClassVar[str]  # for figure titles: "Quora duplicate questions"
+    pairing: ClassVar[str | None] = None  # its seed pairing, e.g. "quora-mnrl"
+    card: ClassVar[str | None] = None  # its seed card in data/seed-cards/ (without .md)
+    keys: ClassVar[tuple[str, ...]] = ()  # the params only this data set reads
+    text_columns: ClassVar[tuple[str, ...]] = ()  # the training rows' two texts, as read
+    generated: ClassVar[bool] = False  # train_data / test_data are 'generated', not sources
+    # The seed card's recipe and this data set's sources: the defaults a pairing on it starts from
+    # (over Params' own defaults; below any params file).
+    recipe: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def losses(cls) -> tuple[str, ...]:
+        """The losses this data set can be shaped for (those with a ``shape_<loss>`` method)."""
+        return tuple(loss for loss in LOSSES if hasattr(cls, f"shape_{loss}"))
+
+    @classmethod
+    def shaping(cls, loss: str) -> str:
+        """The one-line reason for the shaping of this data set for ``loss``."""
+        return (getattr(cls, f"shape_{loss}").__doc__ or "").strip().splitlines()[0]
+
+    @classmethod
+    def show_example(cls, sentences: list[str]) -> list[str]:
+        """The seed card's usage example as reports and records may show it."""
+        return list(sentences)
+
+    def validate(self, params, fail) -> None:
+        """Checks of this data set's own parameters; ``fail(key, why)`` raises."""
+
+    def load(self, params) -> tuple[Loaded, Task, dict[str, Any]]:
+        """Read and clean the training rows; build the held-out task; return what the notebook shows."""
+        raise NotImplementedError
+
+    def shape(self, loss: str, train: Loaded, params) -> Shaped:
+        if loss not in self.losses():
+            raise DataError(unshapeable(self, loss))
+        return getattr(self, f"shape_{loss}")(train.dataset, params)
+
+    def stand_in(self, params) -> str | None:
+        """The sentence naming what stands in for the seed card's data, or None."""
+        return None
+
+    def record_data(self, params, prepared: Prepared) -> dict[str, Any]:
+        """What the record keeps about the data besides the common fields."""
+        return {}
+
+    def prepare(self, params) -> Prepared:
+        """All of a run's data, checked: the runner calls this for every run before any model loads."""
+        from . import stsb
+
+        general = stsb.load(params.stsb_data, params.stsb_pairs)
+        train, task, info = self.load(params)
+        shaped = self.shape(params.loss, train, params)
+        if len(shaped.dataset) == 0:
+            raise DataError(f"data set '{self.name}': no training rows left after shaping for loss '{params.loss}'")
+        return Prepared(train, shaped, general, task, info)
+
+
+def unshapeable(data_set: DataSet | type[DataSet], loss: str, why: str = "") -> str:
+    return (f"parameter 'loss' = {loss!r}: data set '{data_set.name}' cannot be shaped for it{why}; "
+            f"it can feed: {', '.join(data_set.losses())}")
+
+
+# ---- shapings shared by several data sets -------------------------------------------------------
+
+def with_negatives(ds: Dataset, first: str, second: str, positive, negative) -> Dataset:
+    """Each (first, second) pair labelled ``positive``, plus the same first text with the second text of
+    another row labelled ``negative`` (a different text, drawn with DATA_SEED): half the rows positive."""
+    rng = random.Random(DATA_SEED)
+    a, b = list(ds[first]), list(ds[second])
+    pool = sorted(set(b))
+    if len(pool) < 2:
+        raise DataError(f"column '{second}' has fewer than two distinct texts: no negative can be drawn")
+    rows = {first: a[:], second: b[:], "label": [positive] * len(a)}
+    for text_a, text_b in zip(a, b):
+        other = rng.choice(pool)
+        while other == text_b:
+            other = rng.choice(pool)
+        rows[first].append(text_a)
+        rows[second].append(other)
+        rows["label"].append(negative)
+    return Dataset.from_dict(rows).shuffle(seed=DATA_SEED)
+
+
+# ---- the registry -----------------------------------------------------------------------------
+
+def _registry() -> dict[str, type[DataSet]]:
+    from .file import File
+    from .greetings import Greetings
+    from .ncert import Ncert
+    from .quora import Quora
+    from .snli import Snli
+    from .udemy import Udemy
+
+    return {s.name: s for s in (Quora, Ncert, Snli, Greetings, Udemy, File)}
+
+
+REGISTRY: dict[str, type[DataSet]] = {}
+
+
+def registry() -> dict[str, type[DataSet]]:
+    """Every data set by name."""
+    if not REGISTRY:
+        REGISTRY.update(_registry())
+    return REGISTRY
+
+
+def seed_pairings() -> dict[str, str]:
+    """The five seed pairings, in the seed cards' order: pairing → data set."""
+    return {s.pairing: s.name for s in sorted(registry().values(), key=lambda s: s.card or "~") if s.pairing}
+
+
+def get(name: str) -> DataSet:
+    try:
+        return registry()[name]()
+    except KeyError:
+        raise DataError(f"unknown data set {name!r}; known: {', '.join(registry())}") from None

@@ -1,0 +1,23 @@
+"""STSb: the general-similarity benchmark every run is evaluated on (not a pairing's data set)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..sources import DataError, Loaded, drop_blank, load_source, nonempty, standardize, subset
+
+
+def load(spec: str, n: int | None, key: str = "stsb_data") -> Loaded:
+    """sentence1, sentence2, score in [0, 1] (the 0-5 gold scores divided by 5)."""
+    raw = load_source(spec, key)
+    ds = standardize(raw, {"sentence1": (), "sentence2": (), "score": ("label", "similarity_score")}, key, spec)
+    ds, n_blank = drop_blank(ds, ["sentence1", "sentence2"])
+    try:
+        scores = np.asarray(ds["score"], dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"parameter '{key}' = {spec!r}: column 'score' must be numeric") from None
+    if scores.size and (np.isnan(scores).any() or scores.min() < 0 or scores.max() > 5):
+        raise DataError(f"parameter '{key}' = {spec!r}: scores must lie in [0, 5] (or [0, 1])")
+    if scores.size and scores.max() > 1:
+        ds = ds.map(lambda r: {"score": r["score"] / 5.0})
+    return nonempty(Loaded(subset(ds, n), spec, len(raw), {"empty text": n_blank}), key)

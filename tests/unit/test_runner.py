@@ -1,0 +1,28 @@
+"""The runner's plan and the comparison of a re-run with its record (no training)."""
+
+import json
+
+import pytest
+
+from pairings import config
+
+
+def test_resume_flag_reaches_every_run(monkeypatch):
+    from pairings import runner
+
+    runs = runner.plan("quick", ["greetings-mnrl"], resume=True)
+    assert runs and all(p.resume for p in runs)
+
+
+def test_compare_records_fails_beyond_the_tolerance():
+    from pairings import runner
+
+    old = json.loads((config.report_dir("quick") / "greetings-mnrl.json").read_text())
+    same = runner.compare_records(old, old, 0.005)
+    assert same["within_tolerance"] and same["largest_metric_gap"] == 0 and same["largest_loss_gap"] == 0
+    moved = json.loads(json.dumps(old))
+    moved["metrics"]["after"]["mrr@10"] += 0.01
+    result = runner.compare_records(old, moved, 0.005)
+    assert not result["within_tolerance"] and result["largest_metric_gap"] == pytest.approx(0.01)
+    del moved["metrics"]["after"]["mrr@10"]  # a metric the re-run lacks is a failure, not a pass
+    assert not runner.compare_records(old, moved, 0.005)["within_tolerance"]

@@ -1,0 +1,164 @@
+"""The data sets: each shaped for every loss it can feed (a few rows each, the pairs and labels it makes);
+the registry; generic modules that name no data set; a user's own pairing from a file."""
+
+import re
+
+import pandas as pd
+import pytest
+from datasets import Dataset
+
+from pairings import config, sets
+from pairings.params import Params, ParamsError
+from pairings.sets import greetings, ncert, quora, snli, udemy
+from pairings.sources import DataError
+
+P = Params.from_mapping({"pairing": "quora-mnrl"})  # shapings read no parameter but the loss
+
+
+@pytest.mark.parametrize("name", list(sets.seed_pairings().values()))
+def test_every_seed_data_set_feeds_every_loss_and_says_why(name):
+    spec = sets.registry()[name]
+    assert spec.losses() == sets.LOSSES
+    for loss in spec.losses():
+        assert len(spec.shaping(loss)) > 20, (name, loss)  # the docstring's first line explains the choice
+
+
+def test_the_five_seed_pairings_keep_their_names_and_losses():
+    assert sets.seed_pairings() == {"quora-mnrl": "quora", "ncert-mnrl": "ncert", "snli-softmax": "snli",
+                                    "greetings-mnrl": "greetings", "udemy-cosine": "udemy"}
+    for pairing, name in sets.seed_pairings().items():
+        assert sets.registry()[name].recipe["loss"] == pairing.split("-")[-1]
+
+
+def test_generic_modules_name_no_data_set():
+    """Reading, evaluators, training, records, statistics, figures, the site, the runner: no data set's name."""
+    names = [n for n in sets.registry() if n != "file"]
+    for module in ("sources", "evaluate", "train", "speed", "record", "stats", "figures", "site", "tables",
+                   "runner", "pipeline", "seedcards", "scaffold"):
+        code = (config.PROJ_ROOT / "lib" / "pairings" / f"{module}.py").read_text()
+        code = re.sub(r'"""[\s\S]*?"""|#.*', "", code)  # docstrings and comments may give examples
+        found = [n for n in names if re.search(rf"\b{n}\b", code, flags=re.I)]
+        assert not found, f"{module}.py names {found}"
+
+
+QUESTIONS = Dataset.from_dict({"anchor": ["how do i cook rice", "what is love", "why is the sky blue"],
+                               "positive": ["how to cook rice", "define love", "sky blue why"]})
+
+
+def test_quora_shapings():
+    assert quora.Quora().shape_mnrl(QUESTIONS, P).dataset.to_dict() == QUESTIONS.to_dict()
+    for loss, positive, negative, classes in (("cosine", 1.0, 0.0, None), ("softmax", 1, 0, 2)):
+        shaped = getattr(quora.Quora(), f"shape_{loss}")(QUESTIONS, P)
+        rows = shaped.dataset.to_pandas()
+        assert shaped.num_labels == classes and list(rows.columns) == ["anchor", "positive", "label"]
+        assert sorted(rows.label) == [negative] * 3 + [positive] * 3
+        duplicates = dict(zip(QUESTIONS["anchor"], QUESTIONS["positive"]))
+        for _, row in rows.iterrows():  # a negative is another pair's question, never the duplicate
+            assert (row.positive == duplicates[row.anchor]) == (row.label == positive)
+
+
+NLI = Dataset.from_dict({"premise": ["a man sleeps"] * 3 + ["a dog runs"] * 2,
+                         "hypothesis": ["a person rests", "a man dreams", "a man dances", "an animal moves", "a cat sits"],
+                         "label": [0, 1, 2, 0, 2]})
+
+
+def test_snli_shapings():
+    s = snli.Snli()
+    assert s.shape_softmax(NLI, P).num_labels == 3 and s.shape_softmax(NLI, P).dataset.to_dict() == NLI.to_dict()
+    triplets = s.shape_mnrl(NLI, P).dataset.to_dict()  # premise → entailed, the contradiction as hard negative
+    assert triplets == {"anchor": ["a man sleeps", "a dog runs"], "positive": ["a person rests", "an animal moves"],
+                        "negative": ["a man dances", "a cat sits"]}
+    assert s.shape_cosine(NLI, P).dataset["score"] == [1.0, 0.5, 0.0, 1.0, 0.0]
+
+
+def test_snli_headline_is_the_head_under_softmax_and_head_free_otherwise():
+    task = snli.NliTask(None)
+    assert task.headline("softmax") == "nli_accuracy" and task.headline("mnrl") == "entailment_auc"
+
+
+PASSAGES = Dataset.from_dict({"passage": ["Rome was founded in 753 BC.", "Paris is in France.", "Water boils at 100 C."],
+                              "phrase": ["753 BC", "in France", "100 C"], "kind": ["date"] * 3, "group": ["a", "b", "c"]})
+
+
+def test_ncert_shapings():
+    n = ncert.Ncert()
+    assert n.shape_mnrl(PASSAGES, P).dataset.column_names == ["passage", "phrase"]
+    rows = n.shape_softmax(PASSAGES, P).dataset.to_pandas()
+    own = dict(zip(PASSAGES["passage"], PASSAGES["phrase"]))
+    assert all((r.phrase == own[r.passage]) == (r.label == 1) for r in rows.itertuples()) and rows.label.sum() == 3
+    assert n.shape_cosine(PASSAGES, P).dataset.features["label"].dtype == "float64"
+
+
+def test_greetings_shapings():
+    pairs = greetings.generate_greetings(40, "by_intent").dataset
+    g = greetings.Greetings()
+    assert g.shape_mnrl(pairs, P).dataset.column_names == ["prompt", "reply"]
+    rows = g.shape_cosine(pairs, P).dataset.to_pandas()
+    assert len(rows) == 80 and rows.label.mean() == 0.5
+    negatives = rows[rows.label == 0.0]
+    assert set(negatives.prompt) <= set(pairs["prompt"]) and set(negatives.reply) <= set(pairs["reply"])
+    assert g.shape_softmax(pairs, P).num_labels == 2
+
+
+COURSES = Dataset.from_dict({"title": ["Learn Python", "Learn Python", "Jazz Piano", "Jazz Piano"],
+                             "subject": ["Web Development", "Musical Instruments", "Musical Instruments", "Web Development"],
+                             "label": [1.0, 0.0, 1.0, 0.0]})
+
+
+def test_udemy_shapings():
+    u = udemy.Udemy()
+    assert u.shape_cosine(COURSES, P).dataset.to_dict() == COURSES.to_dict()
+    assert u.shape_mnrl(COURSES, P).dataset.to_dict() == {"title": ["Learn Python", "Jazz Piano"],
+                                                          "subject": ["Web Development", "Musical Instruments"]}
+    softmax = u.shape_softmax(COURSES, P)
+    assert softmax.num_labels == 2 and softmax.dataset["label"] == [1, 0, 1, 0]
+
+
+@pytest.mark.parametrize("columns, loss, ok", [
+    ({}, "mnrl", True), ({"label": [0, 1] * 10}, "softmax", True), ({"score": [0.2, 0.9] * 10}, "cosine", True),
+    ({}, "cosine", False), ({"label": [0, 1] * 10}, "mnrl", False), ({"score": [0.2, 0.9] * 10}, "softmax", False),
+])
+def test_a_users_file_feeds_the_loss_its_columns_allow(tmp_path, columns, loss, ok):
+    path = tmp_path / "mine.csv"
+    pd.DataFrame({"question": [f"q{i}" for i in range(20)], "answer": [f"a{i}" for i in range(20)], **columns}).to_csv(path, index=False)
+    params = Params.from_mapping({"pairing": "mine", "data_set": "file", "train_data": str(path), "loss": loss})
+    if ok:
+        prep = sets.get("file").prepare(params)
+        assert prep.train_dataset.column_names[:2] == ["text1", "text2"] and len(prep.task.rows) == 4
+        assert not set(prep.train.dataset["text1"]) & set(prep.task.rows["text1"])  # held-out first texts
+    else:
+        with pytest.raises(DataError, match=r"data set 'file' cannot be shaped for it from .*mine\.csv"):
+            sets.get("file").prepare(params)
+
+
+def test_new_writes_params_and_a_notebook_and_edits_nothing(tmp_path, monkeypatch):
+    from pairings import __main__ as cli
+
+    for folder in ("PARAMS_DIR", "NOTEBOOKS_DIR"):
+        monkeypatch.setattr(config, folder, tmp_path / folder)
+    for profile in ("quick", "local"):
+        (tmp_path / "PARAMS_DIR" / profile).mkdir(parents=True)
+    (tmp_path / "NOTEBOOKS_DIR").mkdir()
+    data = tmp_path / "faq.csv"
+    pd.DataFrame({"question": [f"how do I {i}" for i in range(30)], "answer": [f"you {i}" for i in range(30)]}).to_csv(data, index=False)
+    assert cli.main(["new", "faq", "--data", str(data), "--loss", "mnrl"]) == 0
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() and p != data)
+    assert written == ["NOTEBOOKS_DIR/faq.ipynb", "PARAMS_DIR/local/faq.yaml", "PARAMS_DIR/quick/faq.yaml"]
+    params = Params.load("quick", "faq")
+    assert (params.data_set, params.loss, params.train_data, params.train_pairs) == ("file", "mnrl", str(data), 256)
+    notebook = (tmp_path / "NOTEBOOKS_DIR" / "faq.ipynb").read_text()
+    assert 'pairing = \\"faq\\"' in notebook and "{name}" not in notebook
+    with pytest.raises(ParamsError, match="pairing 'faq' exists already"):
+        from pairings import scaffold
+        scaffold.new_pairing("faq", str(data), "mnrl")
+
+
+def test_new_refuses_a_loss_the_file_cannot_feed_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from pairings import __main__ as cli
+
+    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path)
+    data = tmp_path / "pairs.csv"
+    pd.DataFrame({"a": ["x", "y", "z"] * 5, "b": ["one", "two", "three"] * 5}).to_csv(data, index=False)
+    assert cli.main(["new", "pairs", "--data", str(data), "--loss", "cosine"]) == 2
+    assert "loss 'cosine' needs a 'score' column in [0, 1]; this file suits loss 'mnrl'" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["pairs.csv"]
