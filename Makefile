@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PROFILE ?= quick
+# The Jupyter kernel of this environment, named by every notebook (papermill, nbval and JupyterLab use it)
+KERNEL := minilm-pairings
 PAIRING ?=
 # Exact versions of every dependency (Linux x86_64, Python 3.11.7, test extra); `make lock` writes it with uv.
 LOCK   := requirements.lock
@@ -17,15 +19,19 @@ LOCAL_TORCH ?= $(shell grep -m1 '^torch==' $(LOCK))
 help:
 	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  make %-10s %s\n", substr($$1, 1, length($$1) - 1), doc; doc=""}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: pyproject.toml $(LOCK)
+$(VENV)/.installed: pyproject.toml $(LOCK) Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q --no-index --no-deps "$(LOCAL_TORCH)" 2>/dev/null || true
 	$(PY) -m pip install -q -r $(LOCK)
 	$(PY) -m pip install -q -e . --no-deps
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "$(KERNEL) (.venv)" >/dev/null
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+	  > $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $@
 
-## Create .venv with the locked versions (a local CPU torch wheel first, when there is one), then this project
+## Create .venv with the locked versions (a local CPU torch wheel first, when there is one), this project and its kernel
 setup: $(VENV)/.installed
 
 ## Re-resolve requirements.lock from pyproject.toml with uv (pip install uv); keeps its pins where they still fit

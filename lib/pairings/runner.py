@@ -30,6 +30,18 @@ class _KnownParameters(logging.Filter):
 
 logging.getLogger("papermill").addFilter(_KnownParameters())
 
+KERNEL = "minilm-pairings"  # registered by `make setup` for the project's .venv; the notebooks name it
+# The kernel's own log (e.g. ipykernel's notice that its local TCP sockets are not encrypted) is not for the
+# reader of the terminal; what the notebook prints and warns is recorded in the executed notebook.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
+def kernel_name() -> str:
+    """The project's kernel where `make setup` registered it, else this interpreter's own (python3)."""
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    return KERNEL if KERNEL in find_kernel_specs() else "python3"
+
 
 def preflight(params: Params) -> None:
     """Everything that can be checked without loading a model, for every run before any starts: the
@@ -114,8 +126,9 @@ def _execute(notebook: Path, staging: Path, name: str, parameters: dict, model_d
     executed = staging / f"{name}.ipynb"
     start = time.perf_counter()
     try:
-        pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name="python3",
-                            cwd=str(config.NOTEBOOKS_DIR), progress_bar=sys.stderr.isatty(), log_output=False)
+        pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel_name(),
+                            cwd=str(config.NOTEBOOKS_DIR), progress_bar=sys.stderr.isatty(), log_output=False,
+                            extra_arguments=KERNEL_ARGUMENTS)
     except Exception as err:  # papermill's execution error, or a kernel that died
         if executed.exists():
             shutil.copy(executed, out / f"{name}.failed.ipynb")

@@ -30,18 +30,11 @@ def edit(pairing, **changes):
     return {pairing: yaml.safe_dump(values, sort_keys=False)}
 
 
-def write_parquet(name, frame):
+def write_file(name, content):
+    """A maker of a file in the test's folder: a DataFrame as parquet, or raw bytes."""
     def make(tmp):
         path = tmp / name
-        frame.to_parquet(path)
-        return str(path)
-    return make
-
-
-def write_bytes(name, content):
-    def make(tmp):
-        path = tmp / name
-        path.write_bytes(content)
+        content.to_parquet(path) if isinstance(content, pd.DataFrame) else path.write_bytes(content)
         return str(path)
     return make
 
@@ -70,8 +63,8 @@ CATALOGUE = [
     ("unknown pairing", "snli-softmx", None, {}, ParamsError, r"unknown pairing 'snli-softmx'.*did you mean 'snli-softmax'"),
     ("unknown profile", "snli-softmax", "PROFILE:quik", {}, ParamsError, r"unknown profile 'quik'.*did you mean 'quick'"),
     ("unknown loss", "snli-softmax", {"loss": "sofmax"}, {}, ParamsError, r"snli-softmax\.yaml: parameter 'loss' must be one of mnrl, softmax, cosine \(did you mean 'softmax'\?\)"),
-    ("loss the user's file cannot feed", "mine", "TEXT:data_set: file\ntrain_data: FILE\nloss: softmax\n", {"FILE": write_parquet("pairs.parquet", PAIRS)}, DataError, r"parameter 'loss' = 'softmax': data set 'file' cannot be shaped for it from .*pairs\.parquet \(pairs\): loss 'softmax' needs a 'label' column of class ids; this file suits loss 'mnrl'"),
-    ("user's file with one text column", "mine", "TEXT:data_set: file\ntrain_data: FILE\n", {"FILE": write_parquet("one.parquet", PAIRS[["q"]])}, DataError, r"parameter 'train_data' = .*one\.parquet.*: needs two text columns; the file has q \((large_)?string\)"),
+    ("loss the user's file cannot feed", "mine", "TEXT:data_set: file\ntrain_data: FILE\nloss: softmax\n", {"FILE": write_file("pairs.parquet", PAIRS)}, DataError, r"parameter 'loss' = 'softmax': data set 'file' cannot be shaped for it from .*pairs\.parquet \(pairs\): loss 'softmax' needs a 'label' column of class ids; this file suits loss 'mnrl'"),
+    ("user's file with one text column", "mine", "TEXT:data_set: file\ntrain_data: FILE\n", {"FILE": write_file("one.parquet", PAIRS[["q"]])}, DataError, r"parameter 'train_data' = .*one\.parquet.*: needs two text columns; the file has q \((large_)?string\)"),
     ("user's pairing names no data set", "mine", "TEXT:train_data: x.csv\n", {}, ParamsError, r"mine\.yaml \(its place\): pairing 'mine' is not a seed pairing .*must name its 'data_set'"),
     ("unknown data set", "mine", "TEXT:data_set: fiel\ntrain_data: x.csv\n", {}, ParamsError, r"mine\.yaml: parameter 'data_set' must be one of .*file.* \(did you mean 'file'\?\)"),
     ("seed pairing given another data set", "snli-softmax", {"data_set": "quora"}, {}, ParamsError, r"snli-softmax\.yaml: parameter 'data_set' is 'quora', but pairing snli-softmax is seed data set 'snli'"),
@@ -104,16 +97,16 @@ CATALOGUE = [
     ("missing data file", "quora-mnrl", {"test_data": "/nowhere/test.parquet"}, {}, DataError, r"parameter 'test_data' = '/nowhere/test\.parquet': no such file"),
     ("data path is a folder", "snli-softmax", {"train_data": "DIR/"}, {"DIR": lambda tmp: str(tmp)}, DataError, r"parameter 'train_data' = .*is not a \.parquet, \.csv or \.jsonl file"),
     ("truncated parquet", "snli-softmax", {"train_data": "FILE"}, {"FILE": truncated_parquet}, DataError, r"parameter 'train_data' = .*truncated\.parquet.*: cannot read .*truncated\.parquet"),
-    ("unreadable CSV", "snli-softmax", {"test_data": "FILE"}, {"FILE": write_bytes("garbage.csv", b"\x00\xff\x00 not,a\ncsv\x00\x00")}, DataError, r"parameter 'test_data' = .*garbage\.csv"),
-    ("required column missing", "snli-softmax", {"train_data": "FILE"}, {"FILE": write_parquet("nolabel.parquet", NLI().drop(columns="gold_label"))}, DataError, r"parameter 'train_data' = .*nolabel\.parquet.*: no column 'label' \(or 'gold_label', 'entailment_label'\); the file has 'sentence1', 'sentence2'"),
-    ("column misnamed", "quora-mnrl", {"train_data": "FILE"}, {"FILE": write_parquet("q.parquet", pd.DataFrame({"question_1": ["a b c"], "question2": ["a b d"]}))}, DataError, r"parameter 'train_data' = .*q\.parquet.*: no column 'anchor' \(or 'question1', 'sentence1', 'query'\)"),
-    ("nothing left after dropping empty texts", "snli-softmax", {"train_data": "FILE"}, {"FILE": write_parquet("blank.parquet", NLI(sentence1=["  ", ""]))}, DataError, r"parameter 'train_data' = .*blank\.parquet.*: no rows left after dropping .*'empty text': 2"),
-    ("softmax label outside the class set", "snli-softmax", {"train_data": "FILE"}, {"FILE": write_parquet("l7.parquet", NLI().drop(columns="gold_label").assign(label=[0, 7]))}, DataError, r"parameter 'train_data' = .*l7\.parquet.*: labels \[7\] are outside 0\.\.2"),
-    ("label name not in the class set", "snli-softmax", {"train_data": "FILE"}, {"FILE": write_parquet("lx.parquet", NLI(gold_label=["entailment", "maybe"]))}, DataError, r"parameter 'train_data' = .*lx\.parquet.*: labels \['maybe'\] are not in \('entailment', 'neutral', 'contradiction'\)"),
-    ("non-numeric labels", "snli-softmax", {"train_data": "FILE"}, {"FILE": write_parquet("lf.parquet", NLI().drop(columns="gold_label").assign(label=[0.5, 1.5]))}, DataError, r"parameter 'train_data' = .*lf\.parquet.*: labels must be NLI label names or integers 0\.\.2"),
-    ("cosine labels outside [0, 1]", "udemy-cosine", {"train_data": "FILE"}, {"FILE": write_parquet("cos.parquet", pd.DataFrame({"course_title": [f"Course {i}" for i in range(10)], "subject": ["A", "B"] * 5, "label": [0.0, 1.0, 2.0, 1.0, 0.0] * 2}))}, DataError, r"parameter 'train_data' = .*cos\.parquet.*: 2 labels outside \[0\.0, 1\.0\]"),
-    ("NCERT path at the pages table", "ncert-mnrl", {"ncert_path": "FILE"}, {"FILE": write_parquet("pages.parquet", pd.DataFrame({"file": ["x"], "page_index": [0], "text": ["t"], "text_garbled": [False]}))}, DataError, r"parameter 'ncert_path' = .*pages\.parquet.*: this is the NCERT pages table; give chapters\.parquet"),
-    ("NCERT path at another table", "ncert-mnrl", {"ncert_path": "FILE"}, {"FILE": write_parquet("other.parquet", pd.DataFrame({"file": ["x"], "body": ["t"]}))}, DataError, r"parameter 'ncert_path' = .*other\.parquet.*: not the NCERT chapters table \(no column 'chapter_title', 'text', 'text_garbled'\)"),
+    ("unreadable CSV", "snli-softmax", {"test_data": "FILE"}, {"FILE": write_file("garbage.csv", b"\x00\xff\x00 not,a\ncsv\x00\x00")}, DataError, r"parameter 'test_data' = .*garbage\.csv"),
+    ("required column missing", "snli-softmax", {"train_data": "FILE"}, {"FILE": write_file("nolabel.parquet", NLI().drop(columns="gold_label"))}, DataError, r"parameter 'train_data' = .*nolabel\.parquet.*: no column 'label' \(or 'gold_label', 'entailment_label'\); the file has 'sentence1', 'sentence2'"),
+    ("column misnamed", "quora-mnrl", {"train_data": "FILE"}, {"FILE": write_file("q.parquet", pd.DataFrame({"question_1": ["a b c"], "question2": ["a b d"]}))}, DataError, r"parameter 'train_data' = .*q\.parquet.*: no column 'anchor' \(or 'question1', 'sentence1', 'query'\)"),
+    ("nothing left after dropping empty texts", "snli-softmax", {"train_data": "FILE"}, {"FILE": write_file("blank.parquet", NLI(sentence1=["  ", ""]))}, DataError, r"parameter 'train_data' = .*blank\.parquet.*: no rows left after dropping .*'empty text': 2"),
+    ("softmax label outside the class set", "snli-softmax", {"train_data": "FILE"}, {"FILE": write_file("l7.parquet", NLI().drop(columns="gold_label").assign(label=[0, 7]))}, DataError, r"parameter 'train_data' = .*l7\.parquet.*: labels \[7\] are outside 0\.\.2"),
+    ("label name not in the class set", "snli-softmax", {"train_data": "FILE"}, {"FILE": write_file("lx.parquet", NLI(gold_label=["entailment", "maybe"]))}, DataError, r"parameter 'train_data' = .*lx\.parquet.*: labels \['maybe'\] are not in \('entailment', 'neutral', 'contradiction'\)"),
+    ("non-numeric labels", "snli-softmax", {"train_data": "FILE"}, {"FILE": write_file("lf.parquet", NLI().drop(columns="gold_label").assign(label=[0.5, 1.5]))}, DataError, r"parameter 'train_data' = .*lf\.parquet.*: labels must be NLI label names or integers 0\.\.2"),
+    ("cosine labels outside [0, 1]", "udemy-cosine", {"train_data": "FILE"}, {"FILE": write_file("cos.parquet", pd.DataFrame({"course_title": [f"Course {i}" for i in range(10)], "subject": ["A", "B"] * 5, "label": [0.0, 1.0, 2.0, 1.0, 0.0] * 2}))}, DataError, r"parameter 'train_data' = .*cos\.parquet.*: 2 labels outside \[0\.0, 1\.0\]"),
+    ("NCERT path at the pages table", "ncert-mnrl", {"ncert_path": "FILE"}, {"FILE": write_file("pages.parquet", pd.DataFrame({"file": ["x"], "page_index": [0], "text": ["t"], "text_garbled": [False]}))}, DataError, r"parameter 'ncert_path' = .*pages\.parquet.*: this is the NCERT pages table; give chapters\.parquet"),
+    ("NCERT path at another table", "ncert-mnrl", {"ncert_path": "FILE"}, {"FILE": write_file("other.parquet", pd.DataFrame({"file": ["x"], "body": ["t"]}))}, DataError, r"parameter 'ncert_path' = .*other\.parquet.*: not the NCERT chapters table \(no column 'chapter_title', 'text', 'text_garbled'\)"),
     ("NCERT path missing", "ncert-mnrl", {"ncert_path": "/nowhere/chapters.parquet"}, {}, DataError, r"parameter 'ncert_path' = '/nowhere/chapters\.parquet': no such file"),
     ("hub id while offline", "snli-softmax", {"train_data": "hub:stanfordnlp/snli:train"}, {}, DataError, r"parameter 'train_data' = 'hub:stanfordnlp/snli:train': this data is not local .*hub is offline \(HF_HUB_OFFLINE=1\).*save it with datasets\.load_dataset"),
     ("base model folder is not a sentence-transformers model", "greetings-mnrl", {"base_model": "FILE"}, {"FILE": st_lookalike}, ModelError, r"parameter 'base_model' = .*not-a-model.*: not a sentence-transformers model"),

@@ -148,6 +148,24 @@ class DataSet:
         return Prepared(train, shaped, general, task, info)
 
 
+class PairData(DataSet):
+    """A data set of positive pairs (``pair``: its two text columns), shaped for each loss the same way."""
+
+    pair: ClassVar[tuple[str, str]]
+
+    def shape_mnrl(self, ds, params):
+        """(text, its pair): the data's own pairs; the batch's other pairs are the negatives."""
+        return Shaped(ds.select_columns(list(self.pair)))
+
+    def shape_cosine(self, ds, params):
+        """(text, its pair, 1.0) and (text, another row's pair, 0.0): the data hold positive pairs only."""
+        return Shaped(with_negatives(ds, *self.pair, 1.0, 0.0))
+
+    def shape_softmax(self, ds, params):
+        """(text, its pair, 1) and (text, another row's pair, 0): two classes, its pair or not."""
+        return Shaped(with_negatives(ds, *self.pair, 1, 0), num_labels=2)
+
+
 def unshapeable(data_set: DataSet | type[DataSet], loss: str, why: str = "") -> str:
     return (f"parameter 'loss' = {loss!r}: data set '{data_set.name}' cannot be shaped for it{why}; "
             f"it can feed: {', '.join(data_set.losses())}")

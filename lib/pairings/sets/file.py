@@ -15,7 +15,7 @@ from datasets import Dataset
 
 from .. import evaluate
 from ..sources import DATA_SEED, DataError, Loaded, check_labels, drop_blank, load_source, nonempty, subset
-from . import DataSet, Retrieval, Shaped, Task, unshapeable
+from . import PairData, Retrieval, Shaped, Task, unshapeable
 
 TEST_SHARE = 0.2
 
@@ -71,9 +71,9 @@ class PairTask(Task):
         return Retrieval("file-test", queries, {c: t for t, c in corpus_ids.items()}, relevant).evaluate(model)
 
 
-class File(DataSet):
+class File(PairData):
     name, title = "file", "your file"
-    text_columns = ("text1", "text2")
+    text_columns = pair = ("text1", "text2")
     recipe = {"loss": "mnrl", "batch_size": 32, "epochs": 1, "max_seq_length": 256}
     NEEDS = {"mnrl": "pairs", "softmax": "classes", "cosine": "scores"}
 
@@ -95,10 +95,6 @@ class File(DataSet):
                             f"({len(train_ds)} to train, {len(test_ds)} to test)")
         train = Loaded(subset(train_ds, p.train_pairs), p.train_data, rows.rows_read, rows.dropped)
         return train, PairTask(subset(test_ds, p.test_pairs), kind), {"kind": kind}
-
-    def shape_mnrl(self, ds, p):
-        """(text1, text2): each row a positive pair; the batch's other second texts are the negatives."""
-        return Shaped(ds.select_columns(["text1", "text2"]))
 
     def shape_softmax(self, ds, p):
         """(text1, text2, label): the file's classes."""

@@ -8,7 +8,7 @@ from datasets import Dataset
 
 from .. import evaluate
 from ..sources import DATA_SEED, Loaded
-from . import DataSet, Retrieval, Shaped, Task, with_negatives
+from . import PairData, Retrieval, Task
 
 GREETING_PREFIXES = ("Hi", "Hello", "Hey there", "Greetings")
 # intent: (openers, replies). The last opener of each intent is held out: test prompts use only it.
@@ -86,10 +86,10 @@ class ReplyRetrieval(Task):
                 "reply_cosine": evaluate.mean_pairwise_cosine(model, list(self.retrieval.corpus.values()))}
 
 
-class Greetings(DataSet):
+class Greetings(PairData):
     name, title, pairing, card = "greetings", "Greetings", "greetings-mnrl", "003_d628127e892d8a4e"
     keys = ("greetings_pairing",)
-    text_columns = ("prompt", "reply")
+    text_columns = pair = ("prompt", "reply")
     generated = True
     recipe = {"train_data": "generated", "test_data": "generated", "train_pairs": 3000,
               "loss": "mnrl", "batch_size": 8, "epochs": 4, "max_seq_length": 256}
@@ -100,18 +100,6 @@ class Greetings(DataSet):
 
     def load(self, p):
         return generate_greetings(p.train_pairs or self.recipe["train_pairs"], p.greetings_pairing), ReplyRetrieval(), {}
-
-    def shape_mnrl(self, ds, p):
-        """(prompt, reply) as generated: the seed's pairs; the batch's other replies are the negatives."""
-        return Shaped(ds.select_columns(["prompt", "reply"]))
-
-    def shape_cosine(self, ds, p):
-        """(prompt, its reply, 1.0) and (prompt, another reply, 0.0): the pairing says which reply is its own."""
-        return Shaped(with_negatives(ds, "prompt", "reply", 1.0, 0.0))
-
-    def shape_softmax(self, ds, p):
-        """(prompt, its reply, 1) and (prompt, another reply, 0): two classes, its reply or not."""
-        return Shaped(with_negatives(ds, "prompt", "reply", 1, 0), num_labels=2)
 
     def stand_in(self, p):
         return "the seed's generator is not published: pairings.sets.greetings imitates its samples"

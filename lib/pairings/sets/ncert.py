@@ -13,7 +13,7 @@ from datasets import Dataset
 
 from ..sources import (DATA_SEED, DataError, Loaded, drop_blank, load_source, nonempty, split_by_group,
                        standardize, subset)
-from . import DataSet, Retrieval, Shaped, Task, with_negatives
+from . import PairData, Retrieval, Task
 
 NCERT_COLUMNS = ("file", "chapter_title", "text", "text_garbled")
 PASSAGE_WORDS = 75  # about 100 tokens, the card's mean passage length
@@ -117,10 +117,10 @@ class PassageRetrieval(Task):
                 "dot-product mrr@10": dot["mrr@10"]}
 
 
-class Ncert(DataSet):
+class Ncert(PairData):
     name, title, pairing, card = "ncert", "NCERT passage → phrase", "ncert-mnrl", "001_57c092bc54082e50"
     keys = ("ncert_path",)
-    text_columns = ("passage", "phrase")
+    text_columns = pair = ("passage", "phrase")
     recipe = {"train_data": "squad:dev", "train_pairs": 1000, "normalize": False,
               "loss": "mnrl", "batch_size": 16, "epochs": 30, "max_seq_length": 512}
 
@@ -146,18 +146,6 @@ class Ncert(DataSet):
         info = {"source": source, "group_name": group_name, "all_pairs": len(pairs),
                 "groups": (len(set(pairs["group"])), len(set(train_all["group"])), len(set(test_all["group"])))}
         return train, PassageRetrieval(subset(test_all, p.test_pairs)), info
-
-    def shape_mnrl(self, ds, p):
-        """(passage, phrase): the card's pairs; the batch's other phrases are the negatives."""
-        return Shaped(ds.select_columns(["passage", "phrase"]))
-
-    def shape_cosine(self, ds, p):
-        """(passage, its phrase, 1.0) and (passage, another passage's phrase, 0.0)."""
-        return Shaped(with_negatives(ds, "passage", "phrase", 1.0, 0.0))
-
-    def shape_softmax(self, ds, p):
-        """(passage, its phrase, 1) and (passage, another passage's phrase, 0): two classes, from it or not."""
-        return Shaped(with_negatives(ds, "passage", "phrase", 1, 0), num_labels=2)
 
     def stand_in(self, p):
         if p.ncert_path:

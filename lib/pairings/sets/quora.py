@@ -7,7 +7,7 @@ import re
 from datasets import Dataset
 
 from ..sources import Loaded, drop_blank, load_source, nonempty, standardize, subset
-from . import DataSet, Retrieval, Shaped, Task, with_negatives
+from . import PairData, Retrieval, Task
 
 
 def normalize_question(text: str, lowercase: bool, strip_punctuation: bool) -> str:
@@ -60,10 +60,10 @@ class DuplicateRetrieval(Task):
         return out
 
 
-class Quora(DataSet):
+class Quora(PairData):
     name, title, pairing, card = "quora", "Quora duplicate questions", "quora-mnrl", "000_d6ee03156673cccf"
     keys = ("lowercase", "strip_punctuation")
-    text_columns = ("anchor", "positive")
+    text_columns = pair = ("anchor", "positive")
     recipe = {"train_data": "quora:train", "test_data": "quora:test", "train_pairs": 12973,
               "lowercase": True, "strip_punctuation": True,
               "loss": "mnrl", "batch_size": 32, "epochs": 1, "max_seq_length": 256}
@@ -73,18 +73,6 @@ class Quora(DataSet):
         train = load_question_pairs(p.train_data, p.train_pairs, "train_data", **norm)
         test = load_question_pairs(p.test_data, p.test_pairs, "test_data", **norm)
         return train, DuplicateRetrieval(test, train.dataset), {}
-
-    def shape_mnrl(self, ds, p):
-        """(question, duplicate): the card's pairs; the batch's other duplicates are the negatives."""
-        return Shaped(ds.select_columns(["anchor", "positive"]))
-
-    def shape_cosine(self, ds, p):
-        """(question, duplicate, 1.0) and (question, another pair's question, 0.0): the files hold duplicates only."""
-        return Shaped(with_negatives(ds, "anchor", "positive", 1.0, 0.0))
-
-    def shape_softmax(self, ds, p):
-        """(question, duplicate, 1) and (question, another pair's question, 0): two classes, duplicate or not."""
-        return Shaped(with_negatives(ds, "anchor", "positive", 1, 0), num_labels=2)
 
     def stand_in(self, p):
         return None if p.train_data.startswith("hub:") else "real Quora duplicates; not the card's own 12,973-pair sample"
