@@ -9,6 +9,7 @@ One place for this: record.save_run calls it for every model a run saves."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,16 @@ LANGUAGE = "en"
 METRIC_NAMES = {"stsb_spearman": "STSb Spearman (general similarity)",
                 "unrelated_cosine": "unrelated-pair cosine (collapse; lower is better)"}
 
-try:  # sentence-transformers >= 6
-    from sentence_transformers.base.model_card import generate_model_card
-except ImportError:  # pragma: no cover - sentence-transformers 5
-    from sentence_transformers.model_card import generate_model_card
+
+def _card_generator():
+    """sentence-transformers' generate_model_card(model) -> str: in base.model_card since 6, model_card in 5."""
+    for module in ("sentence_transformers.base.model_card", "sentence_transformers.model_card",
+                   "sentence_transformers.sentence_transformer.model_card"):
+        try:
+            return getattr(importlib.import_module(module), "generate_model_card")
+        except (ImportError, AttributeError):
+            continue
+    return None  # pragma: no cover - then model.save writes the card and the section is appended
 
 
 def _sha256(path: Path) -> str:
@@ -130,12 +137,16 @@ def lineage_section(rec: dict) -> str:
 def save(model, path: str | Path, rec: dict) -> Path:
     """Save the model with its card: sentence-transformers' card from the filled card data, then the
     lineage section. Returns the README's path."""
-    path = Path(path)
+    path, generate = Path(path), _card_generator()
     fill_card_data(model, rec)
-    model.save(str(path), create_model_card=False)
-    if hasattr(model.model_card_data, "save_dir"):
-        model.model_card_data.save_dir = str(path)
     readme = path / "README.md"
-    text = generate_model_card(model).rstrip("\n")
-    readme.write_text(f"{text}\n\n{lineage_section(rec)}", encoding="utf-8")
+    if generate is None:  # pragma: no cover - a sentence-transformers without it: its own save writes the card
+        model.save(str(path))
+        text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    else:
+        model.save(str(path), create_model_card=False)
+        if hasattr(model.model_card_data, "save_dir"):
+            model.model_card_data.save_dir = str(path)  # where the card's assets go, as model.save sets it
+        text = generate(model)
+    readme.write_text(f"{text.rstrip()}\n\n{lineage_section(rec)}", encoding="utf-8")
     return readme

@@ -96,7 +96,10 @@ def drain(f: IO[str], bar, pending: str = "") -> str:
             continue
         if isinstance(event, dict):
             apply(bar, event)
-    bar.refresh()
+    now = time.monotonic()
+    if now - getattr(bar, "_pairings_shown", 0.0) >= bar.mininterval:  # the clock ticks; less often off a TTY
+        bar.refresh()
+        bar._pairings_shown = now
     return pending
 
 
