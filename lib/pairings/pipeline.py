@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import evaluate, figures, record, seedcards, sets, tables, train
+from . import evaluate, figures, progress, record, seedcards, sets, tables, train
 from .params import Params
 
 PHASES = ("before", "after")
@@ -45,6 +45,7 @@ class Run:
     # ---- 1-3: model, data, loss ---------------------------------------------------------------
 
     def load_model(self):
+        progress.phase("load model")
         self.model = train.load_model(self.params)
         return self.model
 
@@ -70,6 +71,7 @@ class Run:
 
     def evaluate(self, phase: str) -> dict[str, float]:
         """The held-out task's metrics, STSb Spearman and the unrelated-pair cosine; the card's example."""
+        progress.phase(f"evaluate {phase}")
         start = time.perf_counter()
         task, stsb = self.data.task, self.data.stsb.dataset
         metrics = {**task.evaluate(self.model, self.loss), **evaluate.stsb(self.model, stsb),
@@ -99,6 +101,7 @@ class Run:
     # ---- 5: training ---------------------------------------------------------------------------
 
     def train(self) -> dict:
+        progress.phase("train")
         p = self.params
         self.training = train.fit(self.model, self.loss, self.data.train_dataset, p, p.resolved_output_dir())
         print(tables.training_line(self.training))
@@ -137,6 +140,7 @@ class Run:
 
     def save(self) -> dict:
         """Save the model (its card carries the fine-tuned evaluation) and write the run record."""
+        progress.phase("save")
         p, prep = self.params, self.data
         common = {"train_source": p.train_data, "test_source": p.test_data, "stand_in": self.data_set.stand_in(p),
                   "train_pairs": len(prep.train_dataset), "stsb_pairs": len(prep.stsb.dataset),

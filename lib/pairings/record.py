@@ -42,12 +42,14 @@ def device_info(device: str) -> dict[str, Any]:
 
 
 def build(params: Params, *, data: dict, before: dict, after: dict, training: dict, task_metric: str,
-          timings: dict, device: str, notes: list[str] | None = None, extra: dict | None = None) -> dict:
+          timings: dict, device: str, notes: list[str] | None = None, extra: dict | None = None,
+          base_model: dict | None = None) -> dict:
     return _plain({
         "schema": SCHEMA,
         "pairing": params.pairing, "profile": params.profile, "run": params.run_name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "params": params.to_dict(), "versions": versions(), "device": device_info(device),
+        "params": params.to_dict(), "base_model": base_model or {}, "versions": versions(),
+        "device": device_info(device),
         "data": data, "task_metric": task_metric,
         "metrics": {"before": before, "after": after},
         "training": training, "timings": timings, "notes": notes or [], "extra": extra or {},
@@ -84,17 +86,21 @@ def load_all(profile: str) -> list[dict]:
 
 
 def save_run(params: Params, model, *, started: float, **fields) -> dict:
-    """The last step of every pairing notebook: save the model (its card carries the fine-tuned
-    model's evaluation) and write the run record into the run's output folder."""
+    """The last step of every pairing notebook: save the model with its card (sentence-transformers' card,
+    the run's lineage and its evaluation before and after: pairings.cards) and write the run record into
+    the run's output folder."""
+    from . import cards, train
+
     out = params.resolved_output_dir()
-    model_seconds = 0.0
-    if "model" not in fields.get("skip", ()):
-        t = time.perf_counter()
-        model.save(str(out / "model"))
-        model_seconds = time.perf_counter() - t
-    fields.pop("skip", None)
+    skip_model = "model" in fields.pop("skip", ())
     timings = dict(fields.pop("timings", {}))
-    timings.update({"save_model_seconds": model_seconds, "total_seconds": time.perf_counter() - started})
-    rec = build(params, timings=timings, device=str(model.device), **fields)
+    base = cards.base_model(train.base_model_source(params))
+    rec = build(params, timings=timings, device=str(model.device), base_model=base, **fields)
+    model_seconds = 0.0
+    if not skip_model:
+        t = time.perf_counter()
+        cards.save(model, out / "model", rec)
+        model_seconds = time.perf_counter() - t
+    rec["timings"].update({"save_model_seconds": model_seconds, "total_seconds": time.perf_counter() - started})
     write(rec, out)
     return rec

@@ -8,12 +8,11 @@ import difflib
 import json
 import logging
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from . import config, record, sets, site
+from . import config, progress, record, sets, site
 from .params import Params, ParamsError, variants
 from .params import pairings as profile_pairings
 
@@ -126,9 +125,10 @@ def _execute(notebook: Path, staging: Path, name: str, parameters: dict, model_d
     executed = staging / f"{name}.ipynb"
     start = time.perf_counter()
     try:
-        pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel_name(),
-                            cwd=str(config.NOTEBOOKS_DIR), progress_bar=sys.stderr.isatty(), log_output=False,
-                            extra_arguments=KERNEL_ARGUMENTS)
+        with progress.following(staging / "progress.jsonl", name):  # the run's bar, fed by the kernel
+            pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel_name(),
+                                cwd=str(config.NOTEBOOKS_DIR), progress_bar=False, log_output=False,
+                                extra_arguments=KERNEL_ARGUMENTS)
     except Exception as err:  # papermill's execution error, or a kernel that died
         if executed.exists():
             shutil.copy(executed, out / f"{name}.failed.ipynb")

@@ -14,7 +14,7 @@ from datasets import Dataset
 from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                    SentenceTransformerTrainingArguments, losses, util)
 
-from . import seedcards, speed
+from . import progress, seedcards, speed
 from .params import MAX_POSITIONS, Params
 
 transformers.logging.set_verbosity_error()
@@ -148,7 +148,8 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
     under ``<output_dir>/checkpoints``; ``resume`` continues from the latest, on the same data order."""
     with contextlib.redirect_stderr(io.StringIO()):  # the model card's "Computing widget examples" bar
         trainer = SentenceTransformerTrainer(model=model, args=training_arguments(params, Path(output_dir)),
-                                             train_dataset=train, loss=loss, callbacks=callbacks)
+                                             train_dataset=train, loss=loss,
+                                             callbacks=[*(callbacks or []), *progress.callbacks()])
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)  # the history is plotted instead
     start = time.perf_counter()
     checkpoints = sorted(Path(trainer.args.output_dir).glob("checkpoint-*"), key=_step)
