@@ -97,6 +97,7 @@ class DataSet:
     keys: ClassVar[tuple[str, ...]] = ()  # the params only this data set reads
     text_columns: ClassVar[tuple[str, ...]] = ()  # the training rows' two texts, as read
     generated: ClassVar[bool] = False  # train_data / test_data are 'generated', not sources
+    needs_test_data: ClassVar[bool] = False  # test_data must name a source ("" holds none out of train_data)
     # The seed card's recipe and this data set's sources: the defaults a pairing on it starts from
     # (over Params' own defaults; below any params file).
     recipe: ClassVar[dict[str, Any]] = {}

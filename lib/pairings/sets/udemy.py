@@ -17,7 +17,7 @@ def load_courses(spec: str, key: str) -> Loaded:
     if "label" in raw.column_names:
         columns["label"] = ()
     ds = standardize(raw, columns, key, spec)
-    ds, n_blank = drop_blank(ds, ["title", "subject"])
+    ds, n_blank = drop_blank(ds, ["title", "subject"], key, spec)
     ds = ds.add_column("group", [str(t) for t in ds["title"]])  # split by course: a repeated title is one course
     return nonempty(Loaded(ds, spec, len(raw), {"empty text": n_blank}), key)
 
