@@ -36,8 +36,9 @@ logging.getLogger("papermill").addFilter(_KnownParameters())
 
 KERNEL = "minilm-pairings"  # registered by `make setup` for the project's .venv; the notebooks name it
 # The kernel's own log (e.g. ipykernel's notice that its local TCP sockets are not encrypted) is not for the
-# reader of the terminal; what the notebook prints and warns is recorded in the executed notebook.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+# reader of the terminal; what the notebook prints and warns is recorded in the executed notebook. CRITICAL:
+# a kernel stopped mid-cell (Ctrl-C, see Interrupted) logs its closed sockets as errors with a traceback.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 def kernel_name() -> str:
@@ -135,16 +136,15 @@ def interruptible():
 
 
 def _stop_kernels() -> None:
-    """Shut down the kernels this process started (papermill's own cleanup does not run on a signal)."""
+    """Stop the kernels this process started (papermill's own cleanup does not run on a signal). SIGKILL:
+    the run's durable state is its checkpoints, and a kernel asked to shut down mid-cell prints tracebacks."""
     import psutil
 
     children = psutil.Process().children(recursive=True)
     for child in children:
         with contextlib.suppress(psutil.Error):
-            child.terminate()
-    for child in psutil.wait_procs(children, timeout=5)[1]:
-        with contextlib.suppress(psutil.Error):
             child.kill()
+    psutil.wait_procs(children, timeout=5)
 
 
 def _interrupted(err: Interrupted, name: str, staging: Path, keep: bool) -> Interrupted:
