@@ -4,7 +4,9 @@ index, table, summary, reproduce --run NAME."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from pathlib import Path
 
 from . import config
 
@@ -38,51 +40,100 @@ def main(argv: list[str] | None = None) -> int:
                      help="continue each run from its latest checkpoint (params need checkpoint_steps)")
     args = parser.parse_args(argv)
 
-    from . import runner
-    from .params import Params, ParamsError
+    from . import runner, safe_yaml
+    from .params import ParamsError
+    from .sources import DataError
+    from .train import ModelError
 
+    known = (ParamsError, DataError, ModelError, safe_yaml.YAMLInputError, FileNotFoundError, PermissionError,
+             IsADirectoryError, NotADirectoryError, runner.Busy)
     try:
-        if args.command == "params":
-            p = Params.load(args.profile, args.pairing, variant=args.variant)
-            rows = p.explain()
-            width = max(len(k) for k, _, _ in rows)
-            print(f"{p.run_name} ({p.profile} profile): data set {p.data_set} × loss {p.loss}")
-            for key, value, origin in rows:
-                print(f"  {key:<{width}}  {value!r:<40}  {origin}")
-            return 0
-        if args.command == "new":
-            from . import scaffold
+        with runner.interruptible():
+            return _command(args, runner)
+    except known as err:  # bad input: one line, no traceback
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as err:  # runner.Interrupted says which run stopped and what became of it
+        signum = getattr(err, "signum", signal.SIGINT)
+        print(f"interrupted: {_one_line(err) or 'by ' + signal.Signals(signum).name}", file=sys.stderr)
+        return 128 + signum
+    except Exception as err:  # a bug: one line here, the traceback in a log file
+        print(f"internal error: {type(err).__name__}: {_one_line(err)} (traceback in {_log_traceback(args)})",
+              file=sys.stderr)
+        return 1
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
+def _log_traceback(args) -> str:
+    """Write the current exception's traceback to logs/<time>-<pid>.log (git-ignored); return its path."""
+    import os
+    import tempfile
+    import time
+    import traceback
+
+    text = f"python -m pairings {' '.join(sys.argv[1:])}\n{traceback.format_exc()}"
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    for folder in (config.PROJ_ROOT / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
             from .params import shown
 
-            for path in scaffold.new_pairing(args.name, args.data, args.loss):
-                print(f"wrote {shown(path)}")
-            print(f"run it: python -m pairings run --profile quick --pairing {args.name}")
-            return 0
-        if args.command == "table":
-            from . import record, stats
+            return shown(folder / name)
+        except OSError:
+            continue
+    return "nowhere: the log could not be written"
 
-            print(stats.markdown(stats.summary_table(record.load_all(args.profile)).drop(columns=["data (stand-in)"])))
-            return 0
-        if args.command == "reproduce":
-            result = runner.reproduce(args.profile, args.run, args.tolerance or runner.REPRODUCE_TOLERANCE)
-            return 0 if result["within_tolerance"] else 1
-        if args.command == "summary":
-            ok = runner.execute_summary(args.profile)
-            print(runner.write_index(args.profile))
-            return 0 if ok else 1
-        if args.command == "index":
-            print(runner.write_index(args.profile))
-            return 0
-        runs = runner.plan(args.profile, args.pairing, args.seed)
-        if args.command == "check":
-            for p in runs:
-                print(f"ok  {p.profile}/{p.run_name}  ({p.data_set} × {p.loss})")
-            return 0
-        return 1 if runner.run(args.profile, args.pairing, args.seed, summary=not args.no_summary,
-                               resume=args.resume) else 0
-    except (ParamsError, ValueError, FileNotFoundError, PermissionError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+
+def _command(args, runner) -> int:
+    from .params import Params
+
+    if args.command == "params":
+        p = Params.load(args.profile, args.pairing, variant=args.variant)
+        rows = p.explain()
+        width = max(len(k) for k, _, _ in rows)
+        print(f"{p.run_name} ({p.profile} profile): data set {p.data_set} × loss {p.loss}")
+        for key, value, origin in rows:
+            print(f"  {key:<{width}}  {value!r:<40}  {origin}")
+        return 0
+    if args.command == "new":
+        from . import scaffold
+        from .params import shown
+
+        for path in scaffold.new_pairing(args.name, args.data, args.loss):
+            print(f"wrote {shown(path)}")
+        print(f"run it: python -m pairings run --profile quick --pairing {args.name}")
+        return 0
+    if args.command == "table":
+        from . import record, stats
+
+        records = record.load_all(args.profile)
+        if not records:
+            print(f"no run records in reports/{args.profile}/ (python -m pairings run --profile {args.profile} "
+                  f"writes them)", file=sys.stderr)
+            return 1
+        print(stats.markdown(stats.summary_table(records).drop(columns=["data (stand-in)"])))
+        return 0
+    if args.command == "reproduce":
+        result = runner.reproduce(args.profile, args.run, args.tolerance or runner.REPRODUCE_TOLERANCE)
+        return 0 if result["within_tolerance"] else 1
+    if args.command == "summary":
+        ok = runner.execute_summary(args.profile)
+        print(runner.write_index(args.profile))
+        return 0 if ok else 1
+    if args.command == "index":
+        print(runner.write_index(args.profile))
+        return 0
+    runs = runner.plan(args.profile, args.pairing, args.seed)
+    if args.command == "check":
+        for p in runs:
+            print(f"ok  {p.profile}/{p.run_name}  ({p.data_set} × {p.loss})")
+        return 0
+    return 1 if runner.run(args.profile, args.pairing, args.seed, summary=not args.no_summary,
+                           resume=args.resume) else 0
 
 
 if __name__ == "__main__":

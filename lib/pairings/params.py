@@ -379,8 +379,10 @@ def _validate(p: Params, spec) -> None:
             if source != "generated":
                 fail(key, f"must be 'generated' for data set '{spec.name}' (its data are generated)")
             continue
-        if not source and key == "test_data":
+        if not source and key == "test_data" and not spec.needs_test_data:
             continue  # held out from train_data
+        if not source and key == "test_data":
+            fail(key, f"must name a data source: data set '{spec.name}' holds out no test split of its own")
         if not source:
             fail(key, "must name a data source")
         if not (is_path_source(source) or _SOURCE_RE.match(source)):

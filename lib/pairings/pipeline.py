@@ -52,6 +52,8 @@ class Run:
     def load_data(self) -> sets.Prepared:
         """The runner ran this too, before any model loaded: bad data stop the study early."""
         self.data = self.data_set.prepare(self.params)
+        if self.data.sanity.get("warnings"):
+            print(f"data warnings: {'; '.join(self.data.sanity['warnings'])}")
         return self.data
 
     def make_loss(self):
@@ -142,7 +144,8 @@ class Run:
         """Save the model (its card carries the fine-tuned evaluation) and write the run record."""
         progress.phase("save")
         p, prep = self.params, self.data
-        common = {"train_source": p.train_data, "test_source": p.test_data, "stand_in": self.data_set.stand_in(p),
+        record.check_finite(self.training, self.metrics)  # a NaN loss or metric is never published
+        common = {"sanity": prep.sanity, "train_source": p.train_data, "test_source": p.test_data, "stand_in": self.data_set.stand_in(p),
                   "train_pairs": len(prep.train_dataset), "stsb_pairs": len(prep.stsb.dataset),
                   "train_problems": tables.problems(prep.train, list(self.data_set.text_columns))}
         if p.loss in ("mnrl",):

@@ -69,6 +69,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class BrokenRun(ValueError):
+    """A run whose training or evaluation gave NaN or infinity: it is not saved, so not published."""
+
+
+def check_finite(training: dict | None, metrics: dict[str, dict]) -> None:
+    """Raise BrokenRun naming the first logged loss or metric (before / after) that is NaN or infinite."""
+    import math
+
+    for step, loss in (training or {}).get("loss_history", []):
+        if not math.isfinite(loss):
+            raise BrokenRun(f"training diverged: the loss logged at step {step} is {loss}; the run is not saved "
+                            f"(try a smaller learning_rate)")
+    for phase, values in metrics.items():
+        for key, value in values.items():
+            if isinstance(value, (int, float)) and not math.isfinite(value):
+                raise BrokenRun(f"metric {key!r} {phase} fine-tuning is {value}; the run is not saved")
+
+
 def write(record: dict, output_dir: Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "record.json"
@@ -80,9 +98,28 @@ def load_all(profile: str) -> list[dict]:
     """The records of a profile's reports: the seed pairings first, in the cards' order."""
     from .sets import seed_pairings
 
-    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((config.report_dir(profile)).glob("*.json"))]
+    records = [r for r in map(_read, sorted(config.report_dir(profile).glob("*.json"))) if r is not None]
     order = {name: i for i, name in enumerate(seed_pairings())}
     return sorted(records, key=lambda r: (order.get(r["pairing"], 99), r["run"]))
+
+
+RECORD_KEYS = ("pairing", "profile", "run", "params", "data", "metrics", "training", "timings")
+
+
+def _read(path: Path) -> dict | None:
+    """A run record, or None with a one-line warning naming the file when it is empty, truncated or not one."""
+    import sys
+
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        missing = [k for k in RECORD_KEYS if k not in rec] if isinstance(rec, dict) else ["a JSON object"]
+        why = f"not a run record (no {', '.join(missing)})" if missing else ""
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        rec, why = None, f"unreadable ({type(err).__name__}: {err})"
+    if why:
+        print(f"warning: {path}: {why}; skipped", file=sys.stderr)
+        return None
+    return rec
 
 
 def save_run(params: Params, model, *, started: float, **fields) -> dict:

@@ -4,16 +4,20 @@ only when it succeeds; a failed run leaves ``<run>.failed.ipynb`` and ``.html`` 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import logging
+import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from . import config, progress, record, sets, site
-from .params import Params, ParamsError, variants
+from .params import Params, ParamsError, shown, variants
 from .params import pairings as profile_pairings
 
 SUMMARY = "summary"
@@ -31,8 +35,9 @@ logging.getLogger("papermill").addFilter(_KnownParameters())
 
 KERNEL = "minilm-pairings"  # registered by `make setup` for the project's .venv; the notebooks name it
 # The kernel's own log (e.g. ipykernel's notice that its local TCP sockets are not encrypted) is not for the
-# reader of the terminal; what the notebook prints and warns is recorded in the executed notebook.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+# reader of the terminal; what the notebook prints and warns is recorded in the executed notebook. CRITICAL:
+# a kernel stopped mid-cell (Ctrl-C, see Interrupted) logs its closed sockets as errors with a traceback.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 def kernel_name() -> str:
@@ -49,7 +54,8 @@ def preflight(params: Params) -> None:
     from . import train
 
     check_writable(config.report_dir(params.profile))
-    train.check_base_model(train.base_model_source(params))
+    train.check_device(params)
+    train.check_base_model(train.base_model_source(params), train.base_model_origin(params))
     sets.get(params.data_set).prepare(params)
     if not notebook_of(params).is_file():
         raise FileNotFoundError(f"{notebook_of(params)}: pairing {params.pairing} has no notebook "
@@ -89,6 +95,114 @@ def check_writable(out: Path) -> None:
         raise PermissionError(f"output folder {out}: cannot write there: {err}") from None
 
 
+# ---- interruptions and locks --------------------------------------------------------------------
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C) or SIGTERM: the current run stops; the command exits 128 + ``signum``."""
+
+    def __init__(self, signum: int, message: str = "", told: bool = False):
+        super().__init__(message or f"by {signal.Signals(signum).name}")
+        self.signum, self.told = signum, told  # told: the message already says what became of the run
+
+
+class Busy(RuntimeError):
+    """Another process runs the same run of the same profile (its lock file names its pid)."""
+
+
+_deferred: list[int] = []  # signals that came while a run was being published, raised afterwards
+_publishing = threading.Event()
+
+
+def _on_signal(signum, frame):
+    if _publishing.is_set():
+        _deferred.append(signum)  # never leave a half-published run
+        return
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def interruptible():
+    """SIGINT and SIGTERM raise Interrupted in the main thread, where papermill waits on the kernel."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _stop_kernels() -> None:
+    """Stop the kernels this process started (papermill's own cleanup does not run on a signal). SIGKILL:
+    the run's durable state is its checkpoints, and a kernel asked to shut down mid-cell prints tracebacks."""
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(children, timeout=5)
+
+
+def _interrupted(err: Interrupted, name: str, staging: Path, keep: bool) -> Interrupted:
+    """The one line an interrupted run gets; its staging cleaned, or kept for --resume."""
+    _stop_kernels()
+    if err.told:
+        return err
+    keep = keep and (staging / "checkpoints").is_dir()
+    if not keep:
+        shutil.rmtree(staging, ignore_errors=True)
+    where = f"staging kept for --resume ({shown(staging)})" if keep else "staging cleaned"
+    return Interrupted(err.signum, f"{name} by {signal.Signals(err.signum).name}; {where}; "
+                                   f"the last good report is untouched")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def locked(staging: Path):
+    """Hold ``<staging>.lock`` (created exclusively, our pid inside) while a run uses its staging folder;
+    a lock whose process is gone is taken over; a live one refuses with its pid (Busy)."""
+    lock = staging.parent / f"{staging.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                text, age = lock.read_text().strip(), time.time() - lock.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            holder = int(text) if text.isdigit() else None
+            if (holder is None and age < 10) or (holder is not None and _alive(holder)):
+                raise Busy(f"{shown(lock)}: {staging.name} of the {staging.parent.parent.name} profile is already "
+                           f"running (pid {holder or 'starting'}); wait for it to finish or stop it") from None
+            lock.unlink(missing_ok=True)  # a stale lock: its process is gone
+    else:
+        raise Busy(f"{shown(lock)}: cannot take the lock")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{os.getpid()}\n")
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def staging_of(params: Params) -> Path:
+    return config.report_dir(params.profile) / ".staging" / params.run_name
+
+
 def _parameters(params: Params, staging: Path) -> dict:
     """What papermill injects: every parameter of the run, writing into its staging folder."""
     return {**{k: v for k, v in params.to_dict().items() if k != "pairing"},
@@ -97,20 +211,27 @@ def _parameters(params: Params, staging: Path) -> dict:
 
 def execute(params: Params, notebook: Path | None = None, log=print) -> bool:
     """Execute one run into staging; on success move the notebook, HTML, record and model into place."""
-    out = config.report_dir(params.profile)
-    staging = out / ".staging" / params.run_name
+    staging = staging_of(params)
     _clear(staging, keep=("checkpoints",) if params.resume else ())
     parameters = _parameters(params, staging)
     notebook = notebook or notebook_of(params)
-    return _execute(notebook, staging, params.run_name, parameters, config.MODELS_DIR / params.profile / params.run_name, log)
+    try:
+        return _execute(notebook, staging, params.run_name, parameters,
+                        config.MODELS_DIR / params.profile / params.run_name, log)
+    except Interrupted as err:
+        raise _interrupted(err, params.run_name, staging, keep=bool(params.checkpoint_steps)) from None
 
 
 def execute_summary(profile: str, log=print) -> bool:
     """The summary notebook reads the profile's records; it follows the same staging rules."""
     out = config.report_dir(profile)
     staging = out / ".staging" / SUMMARY
-    _clear(staging)
-    ok = _execute(config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb", staging, SUMMARY, {"profile": profile}, None, log)
+    with locked(staging):
+        _clear(staging)
+        try:
+            ok = _execute(config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb", staging, SUMMARY, {"profile": profile}, None, log)
+        except Interrupted as err:
+            raise _interrupted(err, SUMMARY, staging, keep=False) from None
     if ok:
         shutil.rmtree(out / "figures", ignore_errors=True)
         site.save_figures(out / f"{SUMMARY}.ipynb", out / "figures", SUMMARY)
@@ -138,9 +259,18 @@ def _execute(notebook: Path, staging: Path, name: str, parameters: dict, model_d
         return False
     if not publish:
         return True
-    site.render_html(executed, staging / f"{name}.html")
-    _publish(staging, out, name, model_dst)
+    _publishing.set()
+    try:
+        site.render_html(executed, staging / f"{name}.html")
+        _publish(staging, out, name, model_dst)
+    finally:
+        _publishing.clear()
     log(f"  done in {time.perf_counter() - start:.0f} s → {(out / f'{name}.html').relative_to(config.PROJ_ROOT)}")
+    if _deferred:
+        signum = _deferred[0]
+        _deferred.clear()
+        raise Interrupted(signum, f"{name} was published, then {signal.Signals(signum).name} stopped the command",
+                          told=True)
     return True
 
 
@@ -157,14 +287,18 @@ def reproduce(profile: str, run_name: str, tolerance: float = REPRODUCE_TOLERANC
     if not published.is_file():
         raise FileNotFoundError(f"{published.relative_to(config.PROJ_ROOT)}: no such run record")
     old = json.loads(published.read_text(encoding="utf-8"))
-    params = Params.from_mapping({**old["params"], "output_dir": None, "resume": False}, source=str(published))
+    params = Params.from_mapping({**record_params(old), "output_dir": None, "resume": False}, source=str(published))
     preflight(params)
     staging = out / ".staging" / f"{run_name}.reproduce"
-    _clear(staging)
-    parameters = _parameters(params, staging)
-    log(f"reproducing {profile}/{run_name} with its record's parameters (not published)")
-    if not _execute(notebook_of(params), staging, f"{run_name}.reproduce",
-                    parameters, None, log, publish=False):
+    with locked(staging):
+        _clear(staging)
+        parameters = _parameters(params, staging)
+        log(f"reproducing {profile}/{run_name} with its record's parameters (not published)")
+        try:
+            ok = _execute(notebook_of(params), staging, f"{run_name}.reproduce", parameters, None, log, publish=False)
+        except Interrupted as err:
+            raise _interrupted(err, f"{run_name}.reproduce", staging, keep=False) from None
+    if not ok:
         raise RuntimeError(f"the re-run of {run_name} failed; see {staging}")
     new = json.loads((staging / "record.json").read_text(encoding="utf-8"))
     result = {"run": run_name, "profile": profile, **compare_records(old, new, tolerance)}
@@ -176,6 +310,14 @@ def reproduce(profile: str, run_name: str, tolerance: float = REPRODUCE_TOLERANC
         f"(tolerance {tolerance}): {'reproduced' if result['within_tolerance'] else 'NOT reproduced'} → "
         f"{target.relative_to(config.PROJ_ROOT)}")
     return result
+
+
+def record_params(rec: dict) -> dict:
+    """A record's parameters, with what it left implicit made explicit: a record made before ``fast_path``
+    was a parameter trained on the path its ``training.path`` names, whatever today's default is."""
+    params = dict(rec["params"])
+    params.setdefault("fast_path", rec["training"].get("path", "trainer") == "fast")
+    return params
 
 
 def compare_records(old: dict, new: dict, tolerance: float) -> dict:
@@ -239,15 +381,21 @@ def run(profile: str, pairings: list[str] | None = None, seeds: list[int] | None
     log(f"minilm-pairings: {len(runs)} run(s) of the '{profile}' profile → reports/{profile}/")
     failed = 0
     start = time.perf_counter()
-    for i, params in enumerate(runs, 1):
-        source = f"{params.pairing}.{params.variant}" if params.variant else params.pairing
-        log(f"[{i}/{len(runs)}] {params.run_name}: notebooks/{params.pairing}.ipynb with params/{profile}/{source}.yaml "
-            f"({params.data_set} × {params.loss})")
-        failed += not execute(params, log=log)
+    with contextlib.ExitStack() as locks:
+        for params in runs:  # a run of this profile already under way elsewhere: refuse before starting any
+            locks.enter_context(locked(staging_of(params)))
+        for i, params in enumerate(runs, 1):
+            source = f"{params.pairing}.{params.variant}" if params.variant else params.pairing
+            log(f"[{i}/{len(runs)}] {params.run_name}: notebooks/{params.pairing}.ipynb with params/{profile}/{source}.yaml "
+                f"({params.data_set} × {params.loss})")
+            failed += not execute(params, log=log)
     summary_nb = config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb"
     if summary and summary_nb.exists():
         log(f"[summary] notebooks/{SUMMARY}.ipynb")
-        failed += not execute_summary(profile, log=log)
+        try:
+            failed += not execute_summary(profile, log=log)
+        except Busy as err:
+            log(f"  skipped: {err}")
     index = write_index(profile)
     log(f"{len(runs) - failed} of {len(runs)} run(s) succeeded in {time.perf_counter() - start:.0f} s; "
         f"open {index.relative_to(config.PROJ_ROOT)}")

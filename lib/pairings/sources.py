@@ -43,19 +43,23 @@ class Loaded:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
-def source_path(spec: str) -> Path | None:
+def source_path(spec: str, key: str = "data") -> Path | None:
     """The local file behind a source string, or None for a hub source."""
     if spec.startswith("hub:"):
         return None
     if is_path_source(spec):
-        return config.resolve(spec)
+        try:
+            return config.resolve(spec)
+        except RuntimeError as err:  # expanduser: "~nosuchuser/x"
+            raise DataError(f"parameter '{key}' = {spec!r}: cannot expand the path ({err}); "
+                            f"give an absolute path or one relative to the project") from None
     name, split = spec.split(":", 1)
     return config.DATA_DIR / name / f"{split}.parquet"
 
 
 def check_source(spec: str, key: str) -> None:
     """Fail fast, before any model is loaded, when a local source does not exist."""
-    path = source_path(spec)
+    path = source_path(spec, key)
     if path is not None and not path.exists():
         hint = ""
         if not is_path_source(spec):
@@ -69,7 +73,7 @@ def load_source(spec: str, key: str) -> Dataset:
     if spec.startswith("hub:"):
         return _load_hub(spec, key)
     check_source(spec, key)
-    path = source_path(spec)
+    path = source_path(spec, key)
     builder = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}.get(path.suffix.lower())
     if path.is_dir() or builder is None:
         raise DataError(f"parameter '{key}' = {spec!r}: {path} is not a .parquet, .csv or .jsonl file")
@@ -121,10 +125,24 @@ def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def drop_blank(ds: Dataset, text_columns: list[str]) -> tuple[Dataset, int]:
-    """Drop rows with a null, empty or whitespace-only text; return how many went."""
+def drop_blank(ds: Dataset, text_columns: list[str], key: str = "", spec: str = "") -> tuple[Dataset, int]:
+    """Drop rows with a null, empty or whitespace-only text; return how many went. With ``key`` (the
+    parameter naming the source), a value that is not text (a number, a list) is an error first."""
+    if key:
+        check_texts(ds, text_columns, key, spec)
     keep = [i for i, row in enumerate(zip(*(ds[c] for c in text_columns))) if not any(is_blank(v) for v in row)]
     return (ds if len(keep) == len(ds) else ds.select(keep)), len(ds) - len(keep)
+
+
+def check_texts(ds: Dataset, text_columns: list[str], key: str, spec: str) -> None:
+    """Every value of a text column is a string (or null, dropped later as blank)."""
+    for column in text_columns:
+        if getattr(ds.features.get(column), "dtype", None) in ("string", "large_string"):
+            continue  # typed as text: every value is a string or null
+        for i, value in enumerate(ds[column]):
+            if value is not None and not isinstance(value, str):
+                raise DataError(f"parameter '{key}' = {spec!r}: column {column!r} must hold text, but row {i + 1} "
+                                f"holds {type(value).__name__} {value!r}; quote the values or give a text column")
 
 
 def subset(ds: Dataset, n: int | None) -> Dataset:

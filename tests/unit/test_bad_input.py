@@ -112,6 +112,18 @@ CATALOGUE = [
     ("base model folder is not a sentence-transformers model", "greetings-mnrl", {"base_model": "FILE"}, {"FILE": st_lookalike}, ModelError, r"parameter 'base_model' = .*not-a-model.*: not a sentence-transformers model"),
     ("base model folder missing", "greetings-mnrl", {"base_model": "/nowhere/model"}, {}, ModelError, r"parameter 'base_model' = '/nowhere/model': no such folder"),
     ("output folder cannot be written", "greetings-mnrl", "REPORTS_IS_A_FILE", {}, PermissionError, r"output folder .*reports/quick: cannot write there"),
+    # hostile input (the issue "Hostile input and interruptions"): each class at least once
+    ("params path is a folder", "greetings-mnrl", "PARAMS_IS_A_FOLDER", {}, ParamsError, r"greetings-mnrl\.yaml: is a folder, not a params file"),
+    ("path of an unknown user", "ncert-mnrl", {"ncert_path": "~nosuchuser/x/chapters.parquet"}, {}, DataError, r"parameter 'ncert_path' = '~nosuchuser/x/chapters\.parquet': cannot expand the path"),
+    ("numeric text column", "quora-mnrl", {"train_data": "FILE"}, {"FILE": write_file("num.parquet", pd.DataFrame({"question1": range(20), "question2": [f"q {i}" for i in range(20)]}))}, DataError, r"parameter 'train_data' = .*num\.parquet.*: column 'anchor' must hold text, but row 1 holds int 0"),
+    ("STSb scores as strings", "greetings-mnrl", {"stsb_data": "FILE"}, {"FILE": write_file("sts.parquet", pd.DataFrame({"sentence1": ["a b"] * 20, "sentence2": ["c d"] * 20, "score": ["3.5"] * 20}))}, DataError, r"parameter 'stsb_data' = .*sts\.parquet.*: column 'score' must be numeric, got str '3\.5'"),
+    ("blank test_data where none is held out", "snli-softmax", {"test_data": ""}, {}, ParamsError, r"snli-softmax\.yaml: parameter 'test_data' must name a data source: data set 'snli' holds out no test split"),
+    ("base model from the environment", "greetings-mnrl", "ENV:STUDY_BASE_MODEL=/nowhere/model", {}, ModelError, r"^environment variable STUDY_BASE_MODEL = '/nowhere/model': no such folder"),
+    ("hub base model while offline", "greetings-mnrl", {"base_model": "someone/not-a-cached-model"}, {}, ModelError, r"greetings-mnrl\.yaml: parameter 'base_model' = 'someone/not-a-cached-model': this model is not local and the hub is offline \(HF_HUB_OFFLINE=1\)"),
+    ("device the machine lacks", "greetings-mnrl", {"device": "mps"}, {}, ParamsError, r"greetings-mnrl\.yaml: parameter 'device' = 'mps': this machine has no mps device; use 'auto' or 'cpu'"),
+    ("one pair repeated (MNRL)", "quora-mnrl", {"train_data": "FILE"}, {"FILE": write_file("same.parquet", pd.DataFrame({"question1": ["how do i cook rice"] * 64, "question2": ["how to cook rice"] * 64}))}, DataError, r"parameter 'train_data' = .*same\.parquet.*100% of MNRL's in-batch negatives are the positive itself"),
+    ("too few pairs after the split", "mine", "TEXT:data_set: file\ntrain_data: FILE\n", {"FILE": write_file("few.parquet", PAIRS.head(8))}, DataError, r"parameter 'train_data' = .*few\.parquet.*: \d training rows left after the split and shaping; at least 10 are needed"),
+    ("a split leaving one subject", "udemy-cosine", {"train_data": "FILE"}, {"FILE": write_file("one-subject.parquet", pd.DataFrame({"course_title": [f"Course {i}" for i in range(5)], "subject": ["A", "B", "A", "B", "A"]}))}, DataError, r"parameter 'train_data' = .*one-subject\.parquet.*: the (held-out|training) courses have fewer than two subjects"),
 ]
 
 
@@ -134,7 +146,7 @@ def project(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("case", CATALOGUE, ids=[c[0] for c in CATALOGUE])
-def test_bad_input_fails_fast_and_clearly(project, case):
+def test_bad_input_fails_fast_and_clearly(project, case, monkeypatch):
     _, pairing, change, makers, error, message = case
     profile = "quick"
     files = {name: make(project) for name, make in makers.items()}
@@ -148,6 +160,11 @@ def test_bad_input_fails_fast_and_clearly(project, case):
             text = text.replace(name, path)
         target = "_profile" if change.startswith("PROFILE_TEXT:") else pairing
         (project / "params" / "quick" / f"{target}.yaml").write_text(text)
+    elif change == "PARAMS_IS_A_FOLDER":
+        (project / "params" / "quick" / f"{pairing}.yaml").unlink()
+        (project / "params" / "quick" / f"{pairing}.yaml").mkdir()
+    elif isinstance(change, str) and change.startswith("ENV:"):
+        monkeypatch.setenv(*change[len("ENV:"):].split("=", 1))
     elif change == "REPORTS_IS_A_FILE":
         (project / "reports").write_text("not a folder")
     elif isinstance(change, str) and change.startswith("PROFILE:"):
@@ -164,13 +181,14 @@ def test_the_catalogue_is_large_enough():
 
 def test_empty_texts_are_dropped_and_counted_not_fatal(project):
     path = project / "some-blank.parquet"
-    pd.DataFrame({"sentence1": ["A dog runs.", "  ", None], "sentence2": ["An animal moves.", "x", "y"],
-                  "gold_label": ["entailment", "neutral", "neutral"]}).to_parquet(path)
+    good = [f"A dog runs {i} times." for i in range(10)]
+    pd.DataFrame({"sentence1": good + ["  ", None], "sentence2": ["An animal moves."] * 10 + ["x", "y"],
+                  "gold_label": ["entailment"] * 10 + ["neutral", "neutral"]}).to_parquet(path)
     from pairings import sets
     from pairings.params import Params
 
     prep = sets.get("snli").prepare(Params.load("quick", "snli-softmax").replace(train_data=str(path)))
-    assert len(prep.train.dataset) == 1 and prep.train.dropped["empty text"] == 2
+    assert len(prep.train.dataset) == 10 and prep.train.dropped["empty text"] == 2
 
 
 def test_cli_prints_the_error_and_exits_2(project, capsys):

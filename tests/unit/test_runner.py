@@ -26,3 +26,12 @@ def test_compare_records_fails_beyond_the_tolerance():
     assert not result["within_tolerance"] and result["largest_metric_gap"] == pytest.approx(0.01)
     del moved["metrics"]["after"]["mrr@10"]  # a metric the re-run lacks is a failure, not a pass
     assert not runner.compare_records(old, moved, 0.005)["within_tolerance"]
+
+
+def test_a_record_from_before_fast_path_reproduces_on_the_path_it_trained_on():
+    from pairings import runner
+
+    old = {"params": {"pairing": "udemy-cosine"}, "training": {"path": "trainer"}}
+    assert runner.record_params(old)["fast_path"] is False
+    assert runner.record_params({**old, "training": {"path": "fast"}})["fast_path"] is True
+    assert runner.record_params({"params": {"fast_path": False}, "training": {"path": "fast"}})["fast_path"] is False

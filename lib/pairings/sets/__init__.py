@@ -43,6 +43,17 @@ class Task:
     def headline(self, loss: str) -> str:
         return self.metric
 
+    def held_out(self) -> set[str]:
+        """The held-out first texts (queries, premises, titles), to count those also in training: its
+        ``pairs`` or ``rows`` table's first column, else its retrieval's queries."""
+        for name in ("pairs", "rows"):
+            table = getattr(self, name, None)
+            table = table.dataset if isinstance(table, Loaded) else table
+            if isinstance(table, Dataset) and table.column_names:
+                return {v for v in table[table.column_names[0]] if isinstance(v, str)}
+        retrieval = getattr(self, "retrieval", None)
+        return set(retrieval.queries.values()) if isinstance(retrieval, Retrieval) else set()
+
 
 @dataclass
 class Retrieval:
@@ -81,6 +92,7 @@ class Prepared:
     stsb: Loaded
     task: Task
     info: dict[str, Any] = field(default_factory=dict)
+    sanity: dict[str, Any] = field(default_factory=dict)  # counts, and the warnings among them (see sanity())
 
     @property
     def train_dataset(self) -> Dataset:
@@ -97,6 +109,7 @@ class DataSet:
     keys: ClassVar[tuple[str, ...]] = ()  # the params only this data set reads
     text_columns: ClassVar[tuple[str, ...]] = ()  # the training rows' two texts, as read
     generated: ClassVar[bool] = False  # train_data / test_data are 'generated', not sources
+    needs_test_data: ClassVar[bool] = False  # test_data must name a source ("" holds none out of train_data)
     # The seed card's recipe and this data set's sources: the defaults a pairing on it starts from
     # (over Params' own defaults; below any params file).
     recipe: ClassVar[dict[str, Any]] = {}
@@ -143,9 +156,7 @@ class DataSet:
         general = stsb.load(params.stsb_data, params.stsb_pairs)
         train, task, info = self.load(params)
         shaped = self.shape(params.loss, train, params)
-        if len(shaped.dataset) == 0:
-            raise DataError(f"data set '{self.name}': no training rows left after shaping for loss '{params.loss}'")
-        return Prepared(train, shaped, general, task, info)
+        return Prepared(train, shaped, general, task, info, sanity(self, params, train, shaped, task))
 
 
 class PairData(DataSet):
@@ -169,6 +180,49 @@ class PairData(DataSet):
 def unshapeable(data_set: DataSet | type[DataSet], loss: str, why: str = "") -> str:
     return (f"parameter 'loss' = {loss!r}: data set '{data_set.name}' cannot be shaped for it{why}; "
             f"it can feed: {', '.join(data_set.losses())}")
+
+
+# ---- data sanity ------------------------------------------------------------------------------
+
+MIN_TRAIN_ROWS = 10  # fewer training rows after the split and shaping is an error: nothing worth training
+MAX_FALSE_NEGATIVES = 0.5  # MNRL: at least this share of in-batch negatives equal to the positive is an error
+
+
+def sanity(data_set: DataSet, params, train: Loaded, shaped: Shaped, task: Task) -> dict[str, Any]:
+    """Checks of a run's data after the split and shaping, the same for every data set. Errors raise a
+    DataError naming the parameter; the counts and the warnings (``warnings``: one phrase each) go into
+    the run record (``data.sanity``) and the notebook's data step prints the warnings."""
+    from ..tables import in_batch_duplicates
+
+    where = f"parameter 'train_data' = {params.train_data!r} (data set '{data_set.name}', loss '{params.loss}')"
+    rows = len(shaped.dataset)
+    if rows < MIN_TRAIN_ROWS:
+        raise DataError(f"{where}: {rows} training rows left after the split and shaping; at least "
+                        f"{MIN_TRAIN_ROWS} are needed (give more data or a larger train_pairs)")
+    columns = [c for c in data_set.text_columns if c in train.dataset.column_names] or train.dataset.column_names[:2]
+    pairs = list(zip(*(train.dataset[c] for c in columns)))
+    held_out = task.held_out()
+    seen = set(train.dataset[columns[0]])
+    out: dict[str, Any] = {"train_rows": rows, "duplicate_train_pairs": len(pairs) - len(set(pairs)),
+                           "held_out_texts": len(held_out), "held_out_in_train": len(held_out & seen)}
+    warnings = []
+    if out["held_out_in_train"]:
+        warnings.append(f"{out['held_out_in_train']} of {len(held_out)} held-out texts also occur in training (leakage)")
+    if out["duplicate_train_pairs"]:
+        warnings.append(f"{out['duplicate_train_pairs']} duplicate training pairs")
+    if rows < params.batch_size:
+        warnings.append(f"{rows} training rows: fewer than one batch of {params.batch_size}")
+    if params.loss == "mnrl":
+        positives = shaped.dataset[shaped.dataset.column_names[1]]
+        share = out["in_batch_false_negatives"] = in_batch_duplicates(positives, params.batch_size, params.seed)
+        if share >= MAX_FALSE_NEGATIVES:
+            raise DataError(f"{where}: {share:.0%} of MNRL's in-batch negatives are the positive itself "
+                            f"(too few distinct texts in column {shaped.dataset.column_names[1]!r}); "
+                            f"at most {MAX_FALSE_NEGATIVES:.0%} can train")
+        if share >= 0.01:
+            warnings.append(f"{share:.1%} of in-batch negatives equal the positive")
+    out["warnings"] = warnings
+    return out
 
 
 # ---- shapings shared by several data sets -------------------------------------------------------

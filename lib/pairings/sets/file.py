@@ -30,7 +30,7 @@ def read_pairs(spec: str, key: str) -> tuple[Loaded, str]:
     kind = "classes" if "label" in raw.column_names else "scores" if "score" in raw.column_names else "pairs"
     ds = raw.select_columns(texts[:2] + {"classes": ["label"], "scores": ["score"], "pairs": []}[kind])
     ds = ds.rename_columns({texts[0]: "text1", texts[1]: "text2"})
-    ds, blank = drop_blank(ds, ["text1", "text2"])
+    ds, blank = drop_blank(ds, ["text1", "text2"], key, spec)
     if kind == "classes" and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ds["label"]):
         raise DataError(f"parameter '{key}' = {spec!r}: column 'label' must hold class ids 0, 1, 2, ...")
     if kind == "scores":

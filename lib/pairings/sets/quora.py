@@ -24,7 +24,7 @@ def load_question_pairs(spec: str, n: int | None, key: str, lowercase: bool, str
     """anchor, positive: duplicate questions (positives only, for in-batch negatives)."""
     raw = load_source(spec, key)
     ds = standardize(raw, {"anchor": ("question1", "sentence1", "query"), "positive": ("question2", "sentence2")}, key, spec)
-    ds, n_blank = drop_blank(ds, ["anchor", "positive"])
+    ds, n_blank = drop_blank(ds, ["anchor", "positive"], key, spec)
     ds = subset(ds, n)
     ds = ds.map(lambda r: {c: normalize_question(str(r[c]), lowercase, strip_punctuation) for c in ("anchor", "positive")})
     ds, n_blank_after = drop_blank(ds, ["anchor", "positive"])  # a question of punctuation only
@@ -64,6 +64,7 @@ class Quora(PairData):
     name, title, pairing, card = "quora", "Quora duplicate questions", "quora-mnrl", "000_d6ee03156673cccf"
     keys = ("lowercase", "strip_punctuation")
     text_columns = pair = ("anchor", "positive")
+    needs_test_data = True
     recipe = {"train_data": "quora:train", "test_data": "quora:test", "train_pairs": 12973,
               "lowercase": True, "strip_punctuation": True,
               "loss": "mnrl", "batch_size": 32, "epochs": 1, "max_seq_length": 256}

@@ -36,7 +36,7 @@ def load_nli(spec: str, n: int | None, key: str) -> Loaded:
         dropped["no gold label"] = len(labels) - len(keep)
     else:
         raise DataError(f"parameter '{key}' = {spec!r}: labels must be NLI label names or integers 0..2")
-    ds, dropped["empty text"] = drop_blank(ds, ["premise", "hypothesis"])
+    ds, dropped["empty text"] = drop_blank(ds, ["premise", "hypothesis"], key, spec)
     ds = ds.cast_column("label", datasets.Value("int64"))
     return nonempty(Loaded(subset(ds, n), spec, len(raw), dropped), key)
 
@@ -82,6 +82,7 @@ def entailment_triplets(ds: Dataset) -> Dataset:
 class Snli(DataSet):
     name, title, pairing, card = "snli", "SNLI", "snli-softmax", "002_58ad264ba52a8346"
     text_columns = ("premise", "hypothesis")
+    needs_test_data = True
     recipe = {"train_data": "snli:dev", "test_data": "snli:test",
               "loss": "softmax", "batch_size": 32, "epochs": 4, "max_seq_length": 256}
 

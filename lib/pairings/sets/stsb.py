@@ -11,11 +11,12 @@ def load(spec: str, n: int | None, key: str = "stsb_data") -> Loaded:
     """sentence1, sentence2, score in [0, 1] (the 0-5 gold scores divided by 5)."""
     raw = load_source(spec, key)
     ds = standardize(raw, {"sentence1": (), "sentence2": (), "score": ("label", "similarity_score")}, key, spec)
-    ds, n_blank = drop_blank(ds, ["sentence1", "sentence2"])
-    try:
-        scores = np.asarray(ds["score"], dtype=float)
-    except (TypeError, ValueError):
-        raise DataError(f"parameter '{key}' = {spec!r}: column 'score' must be numeric") from None
+    ds, n_blank = drop_blank(ds, ["sentence1", "sentence2"], key, spec)
+    bad = next((v for v in ds["score"] if not isinstance(v, (int, float)) or isinstance(v, bool)), None)
+    if bad is not None or None in ds["score"]:
+        raise DataError(f"parameter '{key}' = {spec!r}: column 'score' must be numeric, "
+                        f"got {type(bad).__name__} {bad!r}")
+    scores = np.asarray(ds["score"], dtype=float)
     if scores.size and (np.isnan(scores).any() or scores.min() < 0 or scores.max() > 5):
         raise DataError(f"parameter '{key}' = {spec!r}: scores must lie in [0, 5] (or [0, 1])")
     if scores.size and scores.max() > 1:

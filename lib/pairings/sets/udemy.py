@@ -17,7 +17,7 @@ def load_courses(spec: str, key: str) -> Loaded:
     if "label" in raw.column_names:
         columns["label"] = ()
     ds = standardize(raw, columns, key, spec)
-    ds, n_blank = drop_blank(ds, ["title", "subject"])
+    ds, n_blank = drop_blank(ds, ["title", "subject"], key, spec)
     ds = ds.add_column("group", [str(t) for t in ds["title"]])  # split by course: a repeated title is one course
     return nonempty(Loaded(ds, spec, len(raw), {"empty text": n_blank}), key)
 
@@ -76,6 +76,10 @@ class Udemy(DataSet):
             test_pairs = subset(test_courses.select_columns(["title", "subject", "label"]), p.test_pairs)
             test_courses = test_courses.filter(lambda r: r["label"] == 1.0)
         else:
+            for side, part in (("training", train_courses), ("held-out", test_courses)):
+                if len(set(part["subject"])) < 2:
+                    raise DataError(f"parameter 'train_data' = {p.train_data!r}: the {side} courses have fewer than "
+                                    f"two subjects after the split by course; give more courses")
             pairs = title_subject_pairs(train_courses, p.positive_fraction, p.train_pairs)
             test_pairs = title_subject_pairs(test_courses, p.positive_fraction, p.test_pairs)
         train = Loaded(pairs, p.train_data, courses.rows_read, courses.dropped)

@@ -1,0 +1,163 @@
+"""Hostile input outside the params catalogue (tests/unit/test_bad_input.py): data sanity counted in the
+record, broken results never saved, broken records skipped, the CLI's one-line errors, the run lock."""
+
+import json
+import os
+import subprocess
+import sys
+
+import nbformat
+import pandas as pd
+import pytest
+
+from pairings import __main__ as cli
+from pairings import config, record, runner, sets
+from pairings.params import Params
+from pairings.pipeline import Run
+
+
+@pytest.fixture
+def reports(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "REPORTS_DIR", tmp_path / "reports")
+    monkeypatch.setattr(config, "PROJ_ROOT", tmp_path)
+    out = tmp_path / "reports" / "quick"
+    out.mkdir(parents=True)
+    return out
+
+
+# ---- data sanity ------------------------------------------------------------------------------
+
+def test_a_test_set_equal_to_the_training_set_is_counted_as_leakage(tmp_path):
+    path = tmp_path / "pairs.parquet"
+    pd.DataFrame({"question1": [f"question {i}" for i in range(40)],
+                  "question2": [f"duplicate {i}" for i in range(40)]}).to_parquet(path)
+    params = Params.load("quick", "quora-mnrl").replace(train_data=str(path), test_data=str(path))
+    sanity = sets.get("quora").prepare(params).sanity
+    assert sanity["held_out_in_train"] == sanity["held_out_texts"] == 40
+    assert "40 of 40 held-out texts also occur in training (leakage)" in sanity["warnings"]
+    assert sanity["duplicate_train_pairs"] == 0 and sanity["in_batch_false_negatives"] == 0.0
+
+
+def test_duplicate_pairs_are_counted(tmp_path):
+    path = tmp_path / "pairs.parquet"
+    pd.DataFrame({"question1": [f"question {i % 20}" for i in range(40)],
+                  "question2": [f"duplicate {i % 20}" for i in range(40)]}).to_parquet(path)
+    params = Params.load("quick", "quora-mnrl").replace(train_data=str(path), batch_size=8)
+    sanity = sets.get("quora").prepare(params).sanity
+    assert sanity["duplicate_train_pairs"] == 20 and "20 duplicate training pairs" in sanity["warnings"]
+    assert 0 < sanity["in_batch_false_negatives"] < sets.MAX_FALSE_NEGATIVES
+
+
+# ---- a broken result is never saved -------------------------------------------------------------
+
+@pytest.mark.parametrize("training, metrics, message", [
+    ({"loss_history": [[1, 2.0], [2, float("nan")]]}, {"before": {"mrr@10": 0.5}}, r"the loss logged at step 2 is nan"),
+    ({"loss_history": [[1, 2.0]]}, {"before": {"mrr@10": 0.5}, "after": {"stsb_spearman": float("nan")}},
+     r"metric 'stsb_spearman' after fine-tuning is nan"),
+    ({"loss_history": [[1, float("inf")]]}, {}, r"step 1 is inf"),
+])
+def test_nan_or_inf_is_never_saved(training, metrics, message):
+    run = Run.__new__(Run)
+    run.params, run.data, run.training, run.metrics = None, None, training, metrics
+    with pytest.raises(record.BrokenRun, match=message):
+        run.save()
+
+
+def test_finite_runs_pass_the_check():
+    record.check_finite({"loss_history": [[1, 2.0]]}, {"before": {"a": 0.1, "n": 3}, "after": {"a": 0.2}})
+
+
+def test_a_failing_notebook_keeps_the_last_good_report(reports):
+    """What the runner does with a run whose save() raised: .failed.* beside the untouched report."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "raise ValueError('training diverged: the loss logged at step 3 is nan; the run is not saved')")])
+    notebook = reports.parent.parent / "broken.ipynb"
+    nbformat.write(nb, notebook)
+    for suffix in (".ipynb", ".html", ".json"):
+        (reports / f"broken{suffix}").write_text(f"last good {suffix}")
+    staging = reports / ".staging" / "broken"
+    staging.mkdir(parents=True)
+    lines = []
+    assert runner._execute(notebook, staging, "broken", {}, None, lines.append) is False
+    assert all((reports / f"broken{s}").read_text() == f"last good {s}" for s in (".ipynb", ".html", ".json"))
+    assert (reports / "broken.failed.ipynb").is_file() and (reports / "broken.failed.html").is_file()
+    assert "the loss logged at step 3 is nan" in lines[0]
+
+
+# ---- records, index, table ------------------------------------------------------------------------
+
+def test_broken_records_are_skipped_with_a_warning(reports, capsys):
+    good = json.loads((config.PARAMS_DIR.parent / "reports" / "quick" / "greetings-mnrl.json").read_text())
+    (reports / "greetings-mnrl.json").write_text(json.dumps(good))
+    (reports / "empty.json").write_text("")
+    (reports / "truncated.json").write_text(json.dumps(good)[:100])
+    (reports / "list.json").write_text("[1, 2]")
+    (reports / "other.json").write_text('{"hello": 1}')
+    assert [r["run"] for r in record.load_all("quick")] == ["greetings-mnrl"]
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 4 and all(line.startswith("warning: ") and line.endswith("; skipped") for line in err)
+    assert any("empty.json: unreadable (JSONDecodeError" in line for line in err)
+    assert any("other.json: not a run record (no pairing, profile" in line for line in err)
+    assert cli.main(["index"]) == 0 and (reports / "index.html").is_file()
+
+
+def test_table_without_records_says_so(reports, capsys):
+    assert cli.main(["table"]) == 1
+    assert capsys.readouterr().err.strip() == \
+        "no run records in reports/quick/ (python -m pairings run --profile quick writes them)"
+
+
+# ---- the CLI -------------------------------------------------------------------------------------
+
+def test_an_internal_error_is_one_line_and_a_log(reports, monkeypatch, capsys):
+    def bug(*args, **kwargs):
+        raise KeyError("pairing")
+
+    monkeypatch.setattr(runner, "write_index", bug)
+    assert cli.main(["index"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("internal error: KeyError: 'pairing' (traceback in logs/") and "\n" not in err
+    log = config.PROJ_ROOT / err.rpartition("traceback in ")[2].rstrip(")")
+    assert "Traceback" in log.read_text() and "raise KeyError" in log.read_text()
+
+
+def test_bad_input_is_one_line_and_exit_2(capsys):
+    assert cli.main(["check", "--profile", "quik"]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: unknown profile 'quik'")
+
+
+def test_gitignore_keeps_logs_out():
+    assert "/logs/" in (config.PROJ_ROOT / ".gitignore").read_text().split()
+
+
+# ---- two runs of one run name at once --------------------------------------------------------------
+
+def test_a_second_run_of_the_same_name_is_refused_with_the_holders_pid(tmp_path):
+    staging = tmp_path / "quick" / ".staging" / "greetings-mnrl"
+    with runner.locked(staging) as lock:
+        assert lock.read_text().strip() == str(os.getpid())
+        with pytest.raises(runner.Busy, match=rf"greetings-mnrl\.lock: greetings-mnrl of the quick profile is "
+                                              rf"already running \(pid {os.getpid()}\)"):
+            with runner.locked(staging):
+                pass
+    assert not lock.exists()
+
+
+def test_a_stale_lock_is_taken_over(tmp_path):
+    staging = tmp_path / "quick" / ".staging" / "x"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    staging.parent.mkdir(parents=True)
+    (staging.parent / "x.lock").write_text(dead.stdout)
+    with runner.locked(staging) as lock:
+        assert lock.read_text().strip() == str(os.getpid())
+
+
+def test_an_interruption_is_reported_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "PROJ_ROOT", tmp_path)
+    staging = tmp_path / "staging" / "run"
+    (staging / "checkpoints").mkdir(parents=True)
+    kept = runner._interrupted(runner.Interrupted(2), "run", staging, keep=True)
+    assert str(kept) == ("run by SIGINT; staging kept for --resume (staging/run); the last good report is untouched")
+    cleaned = runner._interrupted(runner.Interrupted(15), "run", staging, keep=False)
+    assert str(cleaned).startswith("run by SIGTERM; staging cleaned;") and not staging.exists()
+    assert cleaned.signum == 15
