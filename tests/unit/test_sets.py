@@ -162,3 +162,10 @@ def test_new_refuses_a_loss_the_file_cannot_feed_and_writes_nothing(tmp_path, mo
     assert cli.main(["new", "pairs", "--data", str(data), "--loss", "cosine"]) == 2
     assert "loss 'cosine' needs a 'score' column in [0, 1]; this file suits loss 'mnrl'" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["pairs.csv"]
+
+
+def test_snli_triplets_come_from_the_whole_split_not_from_a_subset_of_rows():
+    """512 of SNLI dev's 9,842 rows rarely hold both hypotheses of a premise: the triplets are built first."""
+    params = Params.from_mapping({"pairing": "snli-softmax", "loss": "mnrl", "train_pairs": 64, "test_pairs": 50})
+    prep = sets.get("snli").prepare(params)
+    assert len(prep.train_dataset) == 64 and prep.train_dataset.column_names == ["anchor", "positive", "negative"]

@@ -87,6 +87,7 @@ class Snli(DataSet):
               "loss": "softmax", "batch_size": 32, "epochs": 4, "max_seq_length": 256}
 
     def load(self, p):
+        self.full = load_nli(p.train_data, None, "train_data").dataset  # MNRL's triplets come from all of it
         train = load_nli(p.train_data, p.train_pairs, "train_data")
         test = load_nli(p.test_data, p.test_pairs, "test_data")
         return train, NliTask(test), {}
@@ -96,8 +97,12 @@ class Snli(DataSet):
         return Shaped(ds.select_columns(["premise", "hypothesis", "label"]), num_labels=len(NLI_LABELS))
 
     def shape_mnrl(self, ds, p):
-        """(premise, entailed hypothesis, contradiction of the same premise as a hard negative), as sentence-transformers' NLI v2 recipe."""
-        return Shaped(entailment_triplets(ds))
+        """(premise, entailed hypothesis, contradiction of the same premise as a hard negative), as sentence-transformers' NLI v2 recipe.
+
+        The triplets are built from the whole training split, then ``train_pairs`` of them are taken: a subset of
+        rows drawn first would rarely keep both hypotheses of a premise."""
+        full = getattr(self, "full", ds)
+        return Shaped(subset(entailment_triplets(full), p.train_pairs if full is not ds else None))
 
     def shape_cosine(self, ds, p):
         """(premise, hypothesis, score): entailment 1.0, neutral 0.5, contradiction 0.0, cosine as a graded entailment."""
