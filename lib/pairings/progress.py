@@ -59,6 +59,9 @@ def _trainer_progress():
                 emit(step=state.global_step, total=state.max_steps)
                 self.last = time.monotonic()
 
+        def on_train_end(self, args, state, control, **kwargs):
+            emit(step=state.global_step, total=state.max_steps)
+
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
                 emit(step=state.global_step, total=state.max_steps, loss=logs["loss"])
