@@ -100,7 +100,10 @@ def drain(f: IO[str], bar, pending: str = "") -> str:
         if isinstance(event, dict):
             apply(bar, event)
     now = time.monotonic()
-    if now - getattr(bar, "_pairings_shown", 0.0) >= bar.mininterval:  # the clock ticks; less often off a TTY
+    phase = getattr(bar, "_pairings_postfix", {}).get("phase")
+    if phase != getattr(bar, "_pairings_phase", None) or now - getattr(bar, "_pairings_shown", 0.0) >= bar.mininterval:
+        # every new phase is shown at once; otherwise the clock ticks, less often off a TTY
+        bar._pairings_phase = phase
         bar.refresh()
         bar._pairings_shown = now
     return pending
