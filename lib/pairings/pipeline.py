@@ -148,9 +148,8 @@ class Run:
         common = {"sanity": prep.sanity, "train_source": p.train_data, "test_source": p.test_data, "stand_in": self.data_set.stand_in(p),
                   "train_pairs": len(prep.train_dataset), "stsb_pairs": len(prep.stsb.dataset),
                   "train_problems": tables.problems(prep.train, list(self.data_set.text_columns))}
-        if p.loss in ("mnrl",):
-            positives = prep.train_dataset[prep.train_dataset.column_names[1]]
-            common["in_batch_false_negatives"] = tables.in_batch_duplicates(positives, p.batch_size, p.seed)
+        if "in_batch_false_negatives" in prep.sanity:  # MNRL: computed once, by the data's sanity checks
+            common["in_batch_false_negatives"] = prep.sanity["in_batch_false_negatives"]
         extra = {}
         if self.examples:
             extra = {"example": self.card.shown_example, "example_similarity": self.example_similarity()}

@@ -90,13 +90,17 @@ def _load_hub(spec: str, key: str) -> Dataset:
     try:
         return _hub_load(repo, name or None, split)
     except Exception as err:
-        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-        why = "the hub is offline (HF_HUB_OFFLINE=1)" if offline else f"{type(err).__name__}: {err}"
+        why = "the hub is offline (HF_HUB_OFFLINE=1)" if hub_offline() else f"{type(err).__name__}: {err}"
         raise DataError(
             f"parameter '{key}' = {spec!r}: this data is not local and could not be loaded from the hub: {why}. "
             f"Where you have network, save it with datasets.load_dataset({repo!r}{', ' + repr(name) if name else ''}, "
             f"split={split!r}).to_parquet('my.parquet') and set {key} to that path."
         ) from None
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE is set: the hub is not to be reached (data sets and models alike)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
 def _hub_load(repo: str, name: str | None, split: str) -> Dataset:

@@ -14,7 +14,7 @@ from datasets import Dataset
 from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                    SentenceTransformerTrainingArguments, losses, util)
 
-from . import progress, seedcards, speed
+from . import progress, seedcards, sources, speed
 from .params import MAX_POSITIONS, Params, ParamsError
 
 transformers.logging.set_verbosity_error()
@@ -61,7 +61,7 @@ def check_base_model(source: str, origin: str = "parameter 'base_model'") -> Non
         raise ModelError(f"{origin} = {source!r}: cannot expand the path ({err})") from None
     looks_local = path.exists() or source.startswith((".", "/", "~")) or source.count("/") != 1
     if not looks_local:
-        if _offline() and not _cached(source):
+        if sources.hub_offline() and not _cached(source):
             raise ModelError(f"{origin} = {source!r}: this model is not local and the hub is offline "
                              f"(HF_HUB_OFFLINE=1). Where you have network, save it with "
                              f"SentenceTransformer({source!r}).save('my-model') and give that folder.")
@@ -71,10 +71,6 @@ def check_base_model(source: str, origin: str = "parameter 'base_model'") -> Non
     if not (path / "modules.json").is_file() or not (path / "config.json").is_file():
         raise ModelError(f"{origin} = {source!r}: not a sentence-transformers model "
                          f"(no modules.json and config.json in {path})")
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
 def _cached(repo: str) -> bool:
