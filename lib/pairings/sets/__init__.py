@@ -85,7 +85,7 @@ class Shaped:
 @dataclass
 class Prepared:
     """A run's data: the training rows as read and cleaned, the same rows shaped for the loss, the STSb
-    test pairs, the held-out task, and what the notebook's data section shows (``info``)."""
+    (and SICK-R) test pairs, the held-out task, and what the notebook's data section shows (``info``)."""
 
     train: Loaded
     shaped: Shaped
@@ -93,6 +93,7 @@ class Prepared:
     task: Task
     info: dict[str, Any] = field(default_factory=dict)
     sanity: dict[str, Any] = field(default_factory=dict)  # counts, and the warnings among them (see sanity())
+    sick: Loaded | None = None
 
     @property
     def train_dataset(self) -> Dataset:
@@ -154,9 +155,10 @@ class DataSet:
         from . import stsb
 
         general = stsb.load(params.stsb_data, params.stsb_pairs)
+        sick = stsb.load(params.sick_data, params.sick_pairs, "sick_data") if params.sick_data else None
         train, task, info = self.load(params)
         shaped = self.shape(params.loss, train, params)
-        return Prepared(train, shaped, general, task, info, sanity(self, params, train, shaped, task))
+        return Prepared(train, shaped, general, task, info, sanity(self, params, train, shaped, task), sick)
 
 
 class PairData(DataSet):
@@ -272,6 +274,25 @@ def registry() -> dict[str, type[DataSet]]:
 def seed_pairings() -> dict[str, str]:
     """The five seed pairings, in the seed cards' order: pairing → data set."""
     return {s.pairing: s.name for s in sorted(registry().values(), key=lambda s: s.card or "~") if s.pairing}
+
+
+def transfer_tasks(params) -> dict[str, Task]:
+    """Every seed data set's held-out task as this profile builds it (its seed pairing's params file, else its
+    recipe), each capped at ``transfer_pairs`` held-out pairs: the columns of the transfer matrix."""
+    from ..params import Params, pairings
+
+    tasks = {}
+    for pairing, name in seed_pairings().items():
+        data_set = get(name)
+        cap = {"test_pairs": params.transfer_pairs} if params.transfer_pairs else {}
+        if pairing in pairings(params.profile):
+            p = Params.load(params.profile, pairing)
+        else:
+            p = Params.from_mapping({"pairing": pairing, "profile": params.profile}, "transfer")
+        if cap and (p.test_pairs is None or p.test_pairs > params.transfer_pairs):
+            p = p.replace(origin="parameter 'transfer_pairs'", **cap)
+        tasks[name] = data_set.load(p)[1]
+    return tasks
 
 
 def get(name: str) -> DataSet:

@@ -14,7 +14,7 @@ import random
 from datasets import Dataset
 
 from .. import evaluate
-from ..sources import DATA_SEED, DataError, Loaded, check_labels, drop_blank, load_source, nonempty, subset
+from ..sources import DATA_SEED, DataError, Loaded, check_labels, drop_blank, load_source, nonempty, subset, values
 from . import PairData, Retrieval, Shaped, Task, unshapeable
 
 TEST_SHARE = 0.2
@@ -31,7 +31,7 @@ def read_pairs(spec: str, key: str) -> tuple[Loaded, str]:
     ds = raw.select_columns(texts[:2] + {"classes": ["label"], "scores": ["score"], "pairs": []}[kind])
     ds = ds.rename_columns({texts[0]: "text1", texts[1]: "text2"})
     ds, blank = drop_blank(ds, ["text1", "text2"], key, spec)
-    if kind == "classes" and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ds["label"]):
+    if kind == "classes" and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values(ds, "label")):
         raise DataError(f"parameter '{key}' = {spec!r}: column 'label' must hold class ids 0, 1, 2, ...")
     if kind == "scores":
         check_labels(ds, "score", 0.0, 1.0, key, spec)
@@ -40,11 +40,11 @@ def read_pairs(spec: str, key: str) -> tuple[Loaded, str]:
 
 def split_rows(ds: Dataset, share: float = TEST_SHARE) -> tuple[Dataset, Dataset]:
     """Hold out a share of the distinct first texts, so no held-out query was trained on."""
-    firsts = sorted(set(ds["text1"]))
+    firsts = sorted(set(values(ds, "text1")))
     random.Random(DATA_SEED).shuffle(firsts)
     held = set(firsts[: max(1, round(len(firsts) * share))])
-    return (ds.select([i for i, t in enumerate(ds["text1"]) if t not in held]),
-            ds.select([i for i, t in enumerate(ds["text1"]) if t in held]))
+    return (ds.select([i for i, t in enumerate(values(ds, "text1")) if t not in held]),
+            ds.select([i for i, t in enumerate(values(ds, "text1")) if t in held]))
 
 
 class PairTask(Task):
@@ -62,11 +62,11 @@ class PairTask(Task):
             return {"accuracy": evaluate.head_accuracy(model, loss, ds["text1"], ds["text2"], ds["label"], "file-test")}
         if self.kind == "scores":
             return evaluate.pair_spearman(model, ds, "text1", "text2", name="file-test", score="score")
-        corpus_ids = {t: f"d{i}" for i, t in enumerate(dict.fromkeys(ds["text2"]))}
-        queries = {f"q{i}": t for i, t in enumerate(dict.fromkeys(ds["text1"]))}
+        corpus_ids = {t: f"d{i}" for i, t in enumerate(dict.fromkeys(values(ds, "text2")))}
+        queries = {f"q{i}": t for i, t in enumerate(dict.fromkeys(values(ds, "text1")))}
         qid = {t: q for q, t in queries.items()}
         relevant: dict[str, set[str]] = {}
-        for a, b in zip(ds["text1"], ds["text2"]):
+        for a, b in zip(values(ds, "text1"), values(ds, "text2")):
             relevant.setdefault(qid[a], set()).add(corpus_ids[b])
         return Retrieval("file-test", queries, {c: t for t, c in corpus_ids.items()}, relevant).evaluate(model)
 
@@ -98,7 +98,7 @@ class File(PairData):
 
     def shape_softmax(self, ds, p):
         """(text1, text2, label): the file's classes."""
-        return Shaped(ds.select_columns(["text1", "text2", "label"]), num_labels=max(ds["label"]) + 1)
+        return Shaped(ds.select_columns(["text1", "text2", "label"]), num_labels=max(values(ds, "label")) + 1)
 
     def shape_cosine(self, ds, p):
         """(text1, text2, score): the file's scores in [0, 1]."""

@@ -12,7 +12,7 @@ import re
 from datasets import Dataset
 
 from ..sources import (DATA_SEED, DataError, Loaded, drop_blank, load_source, nonempty, split_by_group,
-                       standardize, subset)
+                       standardize, subset, values)
 from . import PairData, Retrieval, Task
 
 NCERT_COLUMNS = ("file", "chapter_title", "text", "text_garbled")
@@ -28,7 +28,7 @@ def load_ncert_chapters(path: str, key: str = "ncert_path") -> tuple[Dataset, in
     missing = [c for c in NCERT_COLUMNS if c not in raw.column_names]
     if missing:
         raise DataError(f"parameter '{key}' = {path!r}: not the NCERT chapters table (no column {', '.join(map(repr, missing))})")
-    keep = [i for i, g in enumerate(raw["text_garbled"]) if not g]
+    keep = [i for i, g in enumerate(values(raw, "text_garbled")) if not g]
     return raw.select(keep), len(raw) - len(keep)
 
 
@@ -74,7 +74,7 @@ def squad_pairs(spec: str, key: str) -> tuple[Dataset, int]:
     raw = load_source(spec, key)
     ds = standardize(raw, {"title": (), "context": (), "answers_text": ("answers",)}, key, spec)
     rows, seen = {"passage": [], "phrase": [], "kind": [], "group": []}, set()
-    for title, context, answers in zip(ds["title"], ds["context"], ds["answers_text"]):
+    for title, context, answers in zip(values(ds, "title"), values(ds, "context"), values(ds, "answers_text")):
         answers = answers["text"] if isinstance(answers, dict) else answers
         if context in seen or not answers or len(answers[0].split()) > MAX_PHRASE_WORDS:
             continue
@@ -86,14 +86,14 @@ def squad_pairs(spec: str, key: str) -> tuple[Dataset, int]:
 
 def retrieval_tasks(test: Dataset) -> tuple[Retrieval, Retrieval]:
     """phrase → passage and passage → phrase over the held-out pairs."""
-    passages = {f"p{i}": p for i, p in enumerate(dict.fromkeys(test["passage"]))}
+    passages = {f"p{i}": p for i, p in enumerate(dict.fromkeys(values(test, "passage")))}
     pid = {p: k for k, p in passages.items()}
-    phrases = {f"a{i}": a for i, a in enumerate(dict.fromkeys(test["phrase"]))}
+    phrases = {f"a{i}": a for i, a in enumerate(dict.fromkeys(values(test, "phrase")))}
     aid = {a: k for k, a in phrases.items()}
-    to_passage = Retrieval("phrase-to-passage", {f"q{i}": a for i, a in enumerate(test["phrase"])}, passages,
-                           {f"q{i}": {pid[p]} for i, p in enumerate(test["passage"])})
+    to_passage = Retrieval("phrase-to-passage", {f"q{i}": a for i, a in enumerate(values(test, "phrase"))}, passages,
+                           {f"q{i}": {pid[p]} for i, p in enumerate(values(test, "passage"))})
     to_phrase_rel: dict[str, set[str]] = {}
-    for p, a in zip(test["passage"], test["phrase"]):
+    for p, a in zip(values(test, "passage"), values(test, "phrase")):
         to_phrase_rel.setdefault(pid[p], set()).add(aid[a])
     return to_passage, Retrieval("passage-to-phrase", dict(passages), phrases, to_phrase_rel)
 
@@ -133,7 +133,7 @@ class Ncert(PairData):
     def load(self, p):
         if p.ncert_path:
             chapters, garbled = load_ncert_chapters(p.ncert_path)
-            pairs = passage_phrase_pairs(list(zip(chapters["file"], chapters["text"])), None)
+            pairs = passage_phrase_pairs(list(zip(values(chapters, "file"), values(chapters, "text"))), None)
             source, rows_read, group_name = "NCERT chapter text (ncert_path)", len(chapters) + garbled, "chapter"
             dropped = {"garbled chapters": garbled}
         else:
@@ -144,7 +144,7 @@ class Ncert(PairData):
         train_all, test_all = split_by_group(nonempty(Loaded(pairs, source, rows_read), key).dataset)
         train = nonempty(Loaded(subset(train_all, p.train_pairs), source, rows_read, {**dropped, "empty text": blank}), key)
         info = {"source": source, "group_name": group_name, "all_pairs": len(pairs),
-                "groups": (len(set(pairs["group"])), len(set(train_all["group"])), len(set(test_all["group"])))}
+                "groups": (len(set(values(pairs, "group"))), len(set(values(train_all, "group"))), len(set(values(test_all, "group"))))}
         return train, PassageRetrieval(subset(test_all, p.test_pairs)), info
 
     def stand_in(self, p):

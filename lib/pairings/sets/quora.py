@@ -6,7 +6,7 @@ import re
 
 from datasets import Dataset
 
-from ..sources import Loaded, drop_blank, load_source, nonempty, standardize, subset
+from ..sources import Loaded, drop_blank, load_source, nonempty, standardize, subset, values
 from . import PairData, Retrieval, Task
 
 
@@ -42,11 +42,11 @@ class DuplicateRetrieval(Task):
         self.pairs = pairs
         test = pairs.dataset
         corpus_ids: dict[str, str] = {}
-        for text in test["positive"]:
+        for text in values(test, "positive"):
             corpus_ids.setdefault(text, f"d{len(corpus_ids)}")
-        seen = set(train["anchor"]) | set(train["positive"]) if train is not None else set()
+        seen = set(values(train, "anchor")) | set(values(train, "positive")) if train is not None else set()
         queries, relevant, self.clean = {}, {}, []
-        for i, (q, d) in enumerate(zip(test["anchor"], test["positive"])):
+        for i, (q, d) in enumerate(zip(values(test, "anchor"), values(test, "positive"))):
             queries[f"q{i}"], relevant[f"q{i}"] = q, {corpus_ids[d]}
             if q not in seen and d not in seen:
                 self.clean.append(f"q{i}")

@@ -7,7 +7,7 @@ import numpy as np
 from datasets import Dataset
 
 from .. import evaluate
-from ..sources import DataError, Loaded, drop_blank, load_source, nonempty, standardize, subset
+from ..sources import DataError, Loaded, drop_blank, load_source, nonempty, standardize, subset, values
 from . import DataSet, Shaped, Task
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -19,7 +19,7 @@ def load_nli(spec: str, n: int | None, key: str) -> Loaded:
     ds = standardize(raw, {"premise": ("sentence1", "sentence_A"), "hypothesis": ("sentence2", "sentence_B"),
                            "label": ("gold_label", "entailment_label")}, key, spec)
     dropped = {}
-    labels = ds["label"]
+    labels = values(ds, "label")
     if labels and all(isinstance(v, str) for v in labels):
         unknown = sorted({v for v in labels if v.lower() not in NLI_LABELS and v != "-"})
         if unknown:
@@ -57,17 +57,17 @@ class NliTask(Task):
         out = {}
         if getattr(loss, "classifier", None) is not None and loss.classifier.out_features == len(NLI_LABELS):
             out["nli_accuracy"] = evaluate.head_accuracy(model, loss, ds["premise"], ds["hypothesis"], ds["label"], "nli-test")
-        sided = [i for i, label in enumerate(ds["label"]) if label != 1]
+        sided = [i for i, label in enumerate(values(ds, "label")) if label != 1]
         sub = ds.select(sided)
-        out["entailment_auc"] = evaluate.cosine_auc(model, sub["premise"], sub["hypothesis"],
-                                                    [label == 0 for label in sub["label"]])
+        out["entailment_auc"] = evaluate.cosine_auc(model, values(sub, "premise"), values(sub, "hypothesis"),
+                                                    [label == 0 for label in values(sub, "label")])
         return out
 
 
 def entailment_triplets(ds: Dataset) -> Dataset:
     """(premise, entailed hypothesis, contradicted hypothesis) for every premise that has both."""
     by_premise: dict[str, tuple[list[str], list[str]]] = {}
-    for premise, hypothesis, label in zip(ds["premise"], ds["hypothesis"], ds["label"]):
+    for premise, hypothesis, label in zip(values(ds, "premise"), values(ds, "hypothesis"), values(ds, "label")):
         if label != 1:
             by_premise.setdefault(premise, ([], []))[label // 2].append(hypothesis)
     rows = {"anchor": [], "positive": [], "negative": []}

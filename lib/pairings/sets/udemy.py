@@ -7,7 +7,8 @@ import random
 from datasets import Dataset
 
 from .. import evaluate
-from ..sources import DATA_SEED, DataError, Loaded, check_labels, drop_blank, load_source, nonempty, split_by_group, standardize, subset
+from ..sources import (DATA_SEED, DataError, Loaded, check_labels, drop_blank, load_source, nonempty, split_by_group,
+                       standardize, subset, values)
 from . import DataSet, Shaped, Task
 
 
@@ -18,16 +19,16 @@ def load_courses(spec: str, key: str) -> Loaded:
         columns["label"] = ()
     ds = standardize(raw, columns, key, spec)
     ds, n_blank = drop_blank(ds, ["title", "subject"], key, spec)
-    ds = ds.add_column("group", [str(t) for t in ds["title"]])  # split by course: a repeated title is one course
+    ds = ds.add_column("group", [str(t) for t in values(ds, "title")])  # split by course: a repeated title is one course
     return nonempty(Loaded(ds, spec, len(raw), {"empty text": n_blank}), key)
 
 
 def title_subject_pairs(courses: Dataset, positive_fraction: float, n: int | None) -> Dataset:
     """(title, subject name, label): 1.0 for the course's subject, 0.0 for another, positive_fraction positive."""
     rng = random.Random(DATA_SEED)
-    subjects = sorted(set(courses["subject"]))
-    titles = list(courses["title"])
-    own = list(courses["subject"])
+    subjects = sorted(set(values(courses, "subject")))
+    titles = (values(courses, "title"))
+    own = (values(courses, "subject"))
     n_neg = round(len(titles) * (1 - positive_fraction) / positive_fraction)
     rows = {"title": titles[:], "subject": own[:], "label": [1.0] * len(titles)}
     for i in rng.sample(range(len(titles)), min(n_neg, len(titles))) + \
@@ -66,7 +67,7 @@ class Udemy(DataSet):
     def load(self, p):
         courses = load_courses(p.train_data, "train_data")
         train_courses, test_courses = split_by_group(courses.dataset)
-        subjects = sorted(set(courses.dataset["subject"]))
+        subjects = sorted(set(values(courses.dataset, "subject")))
         if len(subjects) < 2:
             raise DataError(f"parameter 'train_data' = {p.train_data!r}: needs at least two subjects, found {subjects}")
         if "label" in courses.dataset.column_names:  # the user's own labelled (title, subject, label) pairs
@@ -77,7 +78,7 @@ class Udemy(DataSet):
             test_courses = test_courses.filter(lambda r: r["label"] == 1.0)
         else:
             for side, part in (("training", train_courses), ("held-out", test_courses)):
-                if len(set(part["subject"])) < 2:
+                if len(set(values(part, "subject"))) < 2:
                     raise DataError(f"parameter 'train_data' = {p.train_data!r}: the {side} courses have fewer than "
                                     f"two subjects after the split by course; give more courses")
             pairs = title_subject_pairs(train_courses, p.positive_fraction, p.train_pairs)
