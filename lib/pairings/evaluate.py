@@ -12,12 +12,12 @@ from sentence_transformers.evaluation import (EmbeddingSimilarityEvaluator, Info
 UNRELATED_MAX_SCORE = 0.2  # STSb pairs rated at most 1 of 5: "on different topics"
 
 
-def stsb(model: SentenceTransformer, ds: Dataset, name: str = "stsb-test") -> dict[str, float]:
-    """Spearman (and Pearson) of cosine similarity against the STSb gold scores."""
+def stsb(model: SentenceTransformer, ds: Dataset, name: str = "stsb-test", prefix: str = "stsb") -> dict[str, float]:
+    """Spearman (and Pearson) of cosine similarity against the gold scores (STSb; SICK-R with prefix "sick")."""
     evaluator = EmbeddingSimilarityEvaluator(ds["sentence1"], ds["sentence2"], ds["score"],
                                              main_similarity="cosine", name=name, write_csv=False)
     result = evaluator(model)
-    return {"stsb_spearman": result[f"{name}_spearman_cosine"], "stsb_pearson": result[f"{name}_pearson_cosine"]}
+    return {f"{prefix}_spearman": result[f"{name}_spearman_cosine"], f"{prefix}_pearson": result[f"{name}_pearson_cosine"]}
 
 
 def unrelated_cosine(model: SentenceTransformer, ds: Dataset) -> dict[str, float]:

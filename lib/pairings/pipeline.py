@@ -4,7 +4,7 @@
     model = run.load_model()                     # 1. the base model
     data = run.load_data()                       # 2. the data, shaped for the loss
     loss = run.make_loss()                       # 3. the loss
-    run.evaluate("before")                       # 4. the held-out task, STSb and collapse, before training
+    run.evaluate("before")                       # 4. the held-out task, STSb, SICK-R, collapse, transfer
     run.train()                                  # 5. training, and its loss curve beside the card's
     run.evaluate("after")                        # 6. the same evaluations after
     run.card_example()                           # 7. the seed card's usage example
@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import evaluate, figures, progress, record, seedcards, sets, tables, train
+from . import cache, evaluate, figures, progress, record, seedcards, sets, tables, train
 from .params import Params
 
 PHASES = ("before", "after")
@@ -30,6 +30,8 @@ class Run:
         self.card = seedcards.for_pairing(params.pairing, params.data_set)
         self.model = self.data = self.loss = self.training = None
         self.metrics: dict[str, dict[str, float]] = {}
+        self.transfer_tasks: dict[str, sets.Task] = {}
+        self.transfer: dict[str, dict[str, float]] = {}  # phase → data set → its task's head-free metric
         self.examples: dict[str, Any] = {}
         self.artifacts: dict[str, dict[str, Any]] = {}
         self.eval_seconds = 0.0
@@ -54,6 +56,8 @@ class Run:
         self.data = self.data_set.prepare(self.params)
         if self.data.sanity.get("warnings"):
             print(f"data warnings: {'; '.join(self.data.sanity['warnings'])}")
+        if self.params.transfer:
+            self.transfer_tasks = sets.transfer_tasks(self.params)
         return self.data
 
     def make_loss(self):
@@ -72,17 +76,40 @@ class Run:
     # ---- 4, 6: evaluation -----------------------------------------------------------------------
 
     def evaluate(self, phase: str) -> dict[str, float]:
-        """The held-out task's metrics, STSb Spearman and the unrelated-pair cosine; the card's example."""
+        """The held-out task's metrics, STSb and SICK-R Spearman, the unrelated-pair cosine, and every seed
+        data set's task (head-free: the transfer matrix); the card's example. The base model's evaluations
+        ("before") are the same for every run of a profile: computed once (pairings.cache)."""
         progress.phase(f"evaluate {phase}")
         start = time.perf_counter()
-        task, stsb = self.data.task, self.data.stsb.dataset
-        metrics = {**task.evaluate(self.model, self.loss), **evaluate.stsb(self.model, stsb),
-                   **evaluate.unrelated_cosine(self.model, stsb)}
-        self.metrics[phase], self.artifacts[phase] = metrics, dict(task.artifacts)
+        model, task, loss = self.model, self.data.task, self.loss
+        model_key = cache.model_fingerprint(model) if phase == "before" else None
+
+        def once(kind, data, compute, head=None):
+            return compute() if model_key is None else cache.evaluation(kind, model_key, data, compute, head)
+
+        own = once("task", task, lambda: {"metrics": task.evaluate(model, loss), "artifacts": dict(task.artifacts)}, loss)
+        general = once("general", [self.data.stsb.dataset, self.data.sick and self.data.sick.dataset], self._general)
+        if self.transfer_tasks:
+            self.transfer[phase] = once("transfer", self.transfer_tasks, lambda: {
+                name: t.transfer(model) for name, t in self.transfer_tasks.items()})
+        metrics = {**own["metrics"], **general}
+        self.metrics[phase], self.artifacts[phase] = metrics, own["artifacts"]
         if self.card and self.card.example:
-            self.examples[phase] = evaluate.similarity_matrix(self.model, self.card.example)
+            self.examples[phase] = evaluate.similarity_matrix(model, self.card.example)
         self.eval_seconds += time.perf_counter() - start
         return metrics
+
+    def _general(self) -> dict[str, float]:
+        """General similarity: STSb, SICK-R (where given) and the collapse of unrelated STSb pairs."""
+        stsb, sick = self.data.stsb.dataset, self.data.sick
+        out = {**evaluate.stsb(self.model, stsb), **evaluate.unrelated_cosine(self.model, stsb)}
+        if sick is not None:
+            out.update(evaluate.stsb(self.model, sick.dataset, name="sick-test", prefix="sick"))
+        return out
+
+    def transfer_table(self):
+        """Every seed data set's task, head-free, before and after: this run's row of the transfer matrix."""
+        return tables.transfer(self.transfer, {name: t.headline(None) for name, t in self.transfer_tasks.items()})
 
     @property
     def before(self) -> dict[str, float]:
@@ -96,7 +123,7 @@ class Run:
         return tables.comparison(self.before, self.after)
 
     def before_after(self, keys: list[str] | None = None, title: str = ""):
-        keys = [k for k in keys or [self.task_metric, "stsb_spearman", "unrelated_cosine"] if k in self.after]
+        keys = [k for k in keys or [self.task_metric, "stsb_spearman", "sick_spearman", "unrelated_cosine"] if k in self.after]
         return figures.before_after(self.before, self.after, keys, title=title or
                                     f"{self.data_set.title}: held-out task, STSb and collapse, before and after")
 
@@ -144,9 +171,10 @@ class Run:
         """Save the model (its card carries the fine-tuned evaluation) and write the run record."""
         progress.phase("save")
         p, prep = self.params, self.data
-        record.check_finite(self.training, self.metrics)  # a NaN loss or metric is never published
+        record.check_finite(self.training, {**self.metrics, **{f"transfer {k}": v for k, v in self.transfer.items()}})
         common = {"sanity": prep.sanity, "train_source": p.train_data, "test_source": p.test_data, "stand_in": self.data_set.stand_in(p),
                   "train_pairs": len(prep.train_dataset), "stsb_pairs": len(prep.stsb.dataset),
+                  "sick_pairs": len(prep.sick.dataset) if prep.sick else 0,
                   "train_problems": tables.problems(prep.train, list(self.data_set.text_columns))}
         if "in_batch_false_negatives" in prep.sanity:  # MNRL: computed once, by the data's sanity checks
             common["in_batch_false_negatives"] = prep.sanity["in_batch_false_negatives"]
@@ -158,6 +186,8 @@ class Run:
         rec = record.save_run(p, self.model, started=self.started, task_metric=self.task_metric,
                               before=self.before, after=self.after,
                               data={**common, **self.data_set.record_data(p, prep)}, training=self.training,
-                              timings={"eval_seconds": self.eval_seconds}, extra=extra)
+                              timings={"eval_seconds": self.eval_seconds}, extra=extra, transfer=self.transfer and {
+                                  "metrics": {name: t.headline(None) for name, t in self.transfer_tasks.items()},
+                                  **self.transfer})
         print(f"record: {rec['run']} ({rec['profile']}), {rec['timings']['total_seconds']:.0f} s in all")
         return rec

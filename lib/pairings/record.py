@@ -43,7 +43,7 @@ def device_info(device: str) -> dict[str, Any]:
 
 def build(params: Params, *, data: dict, before: dict, after: dict, training: dict, task_metric: str,
           timings: dict, device: str, notes: list[str] | None = None, extra: dict | None = None,
-          base_model: dict | None = None) -> dict:
+          base_model: dict | None = None, transfer: dict | None = None) -> dict:
     return _plain({
         "schema": SCHEMA,
         "pairing": params.pairing, "profile": params.profile, "run": params.run_name,
@@ -52,6 +52,7 @@ def build(params: Params, *, data: dict, before: dict, after: dict, training: di
         "device": device_info(device),
         "data": data, "task_metric": task_metric,
         "metrics": {"before": before, "after": after},
+        **({"transfer": transfer} if transfer else {}),
         "training": training, "timings": timings, "notes": notes or [], "extra": extra or {},
     })
 
@@ -82,7 +83,7 @@ def check_finite(training: dict | None, metrics: dict[str, dict]) -> None:
             raise BrokenRun(f"training diverged: the loss logged at step {step} is {loss}; the run is not saved "
                             f"(try a smaller learning_rate)")
     for phase, values in metrics.items():
-        for key, value in values.items():
+        for key, value in values.items():  # transfer: {phase: {task: value}}
             if isinstance(value, (int, float)) and not math.isfinite(value):
                 raise BrokenRun(f"metric {key!r} {phase} fine-tuning is {value}; the run is not saved")
 

@@ -15,6 +15,9 @@ from .sources import Loaded
 METRIC_LABELS = {
     "stsb_spearman": "STSb test Spearman (cosine)",
     "stsb_pearson": "STSb test Pearson (cosine)",
+    "sick_spearman": "SICK-R test Spearman (cosine)",
+    "sick_pearson": "SICK-R test Pearson (cosine)",
+    "entailment_auc": "entailment vs contradiction: ROC AUC of cosine",
     "unrelated_cosine": "mean cosine of unrelated STSb pairs",
     "nli_accuracy": "NLI accuracy (softmax head)",
     "mrr@10": "MRR@10", "ndcg@10": "nDCG@10", "recall@1": "Recall@1", "recall@10": "Recall@10",
@@ -47,6 +50,17 @@ def comparison(before: Mapping[str, float], after: Mapping[str, float], digits: 
             b, a = float(before[key]), float(after[key])
             rows[label(key)] = {"base model": round(b, digits), "fine-tuned": round(a, digits),
                                                   "change": round(a - b, digits)}
+    return pd.DataFrame(rows).T
+
+
+def transfer(values: Mapping[str, Mapping[str, float]], metrics: Mapping[str, str], digits: int = 3) -> pd.DataFrame:
+    """Every seed data set's held-out task (head-free), base model / fine-tuned / change: one run's row of
+    the transfer matrix."""
+    rows = {}
+    for name, metric in metrics.items():
+        b, a = float(values["before"][name]), float(values["after"][name])
+        rows[f"{name}: {label(metric)}"] = {"base model": round(b, digits), "fine-tuned": round(a, digits),
+                                            "change": round(a - b, digits)}
     return pd.DataFrame(rows).T
 
 

@@ -55,10 +55,12 @@ def test_duplicate_pairs_are_counted(tmp_path):
     ({"loss_history": [[1, 2.0]]}, {"before": {"mrr@10": 0.5}, "after": {"stsb_spearman": float("nan")}},
      r"metric 'stsb_spearman' after fine-tuning is nan"),
     ({"loss_history": [[1, float("inf")]]}, {}, r"step 1 is inf"),
+    ({"loss_history": [[1, 2.0]]}, {"transfer": {"after": {"snli": float("nan")}}}, r"metric 'snli' transfer after fine-tuning is nan"),
 ])
 def test_nan_or_inf_is_never_saved(training, metrics, message):
     run = Run.__new__(Run)
     run.params, run.data, run.training, run.metrics = None, None, training, metrics
+    run.transfer = metrics.pop("transfer", {})
     with pytest.raises(record.BrokenRun, match=message):
         run.save()
 

@@ -43,6 +43,11 @@ class Task:
     def headline(self, loss: str) -> str:
         return self.metric
 
+    def transfer(self, model) -> float:
+        """The head-free headline (``headline(None)``) for any model: this task's column of the transfer
+        matrix. A task may compute that metric alone."""
+        return self.evaluate(model, None)[self.headline(None)]
+
     def held_out(self) -> set[str]:
         """The held-out first texts (queries, premises, titles), to count those also in training: its
         ``pairs`` or ``rows`` table's first column, else its retrieval's queries."""

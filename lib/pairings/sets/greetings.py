@@ -81,6 +81,9 @@ class ReplyRetrieval(Task):
         super().__init__()
         self.retrieval = retrieval_task()
 
+    def transfer(self, model) -> float:
+        return self.retrieval.evaluate(model)[self.metric]
+
     def evaluate(self, model, loss) -> dict[str, float]:
         return {**self.retrieval.evaluate(model),
                 "reply_cosine": evaluate.mean_pairwise_cosine(model, list(self.retrieval.corpus.values()))}

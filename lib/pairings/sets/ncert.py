@@ -109,6 +109,9 @@ class PassageRetrieval(Task):
         self.pairs = pairs
         self.to_passage, self.to_phrase = retrieval_tasks(pairs)
 
+    def transfer(self, model) -> float:
+        return self.to_passage.evaluate(model)[self.metric]
+
     def evaluate(self, model, loss) -> dict[str, float]:
         q = self.to_phrase.evaluate(model)
         dot = Retrieval("phrase-to-passage-dot", self.to_passage.queries, self.to_passage.corpus,

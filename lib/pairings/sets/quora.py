@@ -52,6 +52,9 @@ class DuplicateRetrieval(Task):
                 self.clean.append(f"q{i}")
         self.retrieval = Retrieval("quora-test", queries, {c: t for t, c in corpus_ids.items()}, relevant)
 
+    def transfer(self, model) -> float:
+        return self.retrieval.evaluate(model)[self.metric]
+
     def evaluate(self, model, loss) -> dict[str, float]:
         out = self.retrieval.evaluate(model)
         if self.clean:

@@ -49,6 +49,9 @@ class SubjectTask(Task):
         super().__init__()
         self.pairs, self.titles, self.subjects, self.courses = pairs, titles, subjects, courses
 
+    def transfer(self, model) -> float:
+        return evaluate.zero_shot(model, self.titles["title"], self.titles["subject"], self.subjects)[0][self.metric]
+
     def evaluate(self, model, loss) -> dict[str, float]:
         scores, self.artifacts["confusion"] = evaluate.zero_shot(model, self.titles["title"], self.titles["subject"], self.subjects)
         return {**evaluate.pair_spearman(model, self.pairs, "title", "subject", name="udemy-test"), **scores}
