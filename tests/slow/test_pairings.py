@@ -1,5 +1,6 @@
-"""Whole quick runs of the new shapes: a pairing made from a user's file, and a seed pairing under
-another loss (a variant). Each runs the real notebook with papermill in a project of its own."""
+"""A whole quick run of a pairing made from a user's file, with the real notebook, in a project of its own.
+(A seed pairing under another loss is a grid cell of the quick profile: make study runs it, nbval re-runs
+it, and tests/unit/test_reports.py checks its record.)"""
 
 import json
 import os
@@ -50,18 +51,3 @@ def test_a_pairing_from_a_users_file_runs_and_is_published(tmp_path):
     assert record["data"]["train_pairs"] == 48 and record["data"]["stand_in"] is None
     assert "faq" in (reports / "faq.html").read_text()
     assert 'href="faq.html"' in (reports / "index.html").read_text()
-
-
-def test_a_seed_pairing_under_another_loss_runs_as_a_variant(tmp_path):
-    root = _project(tmp_path)
-    (root / "params" / "quick" / "snli-softmax.mnrl.yaml").write_text("loss: mnrl\n")
-    (root / "params" / "quick" / "snli-softmax.yaml").write_text("train_pairs: 96\ntest_pairs: 100\n")
-    done = _pairings(root, "run", "--profile", "quick", "--pairing", "snli-softmax", "--no-summary")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "snli-softmax.mnrl: notebooks/snli-softmax.ipynb with params/quick/snli-softmax.mnrl.yaml (snli × mnrl)" in done.stdout
-    reports = root / "reports" / "quick"
-    softmax, mnrl = (json.loads((reports / f"{run}.json").read_text()) for run in ("snli-softmax", "snli-softmax.mnrl"))
-    assert softmax["task_metric"] == "nli_accuracy" and mnrl["task_metric"] == "entailment_auc"
-    assert "nli_accuracy" not in mnrl["metrics"]["after"]  # no head without SoftmaxLoss
-    assert mnrl["params"]["loss"] == "mnrl" and mnrl["data"]["train_pairs"] == 96  # triplets of the whole split
-    assert 'href="snli-softmax.mnrl.html"' in (reports / "index.html").read_text()

@@ -24,6 +24,30 @@ def test_every_quick_run_has_a_report():
     assert (QUICK / "summary.html").exists() and 'href="summary.html"' in (QUICK / "index.html").read_text()
 
 
+def test_a_seed_pairing_under_another_loss_is_a_grid_cell_of_its_own():
+    """snli-softmax.mnrl: SNLI shaped for MNRL (premise → entailed hypothesis, a contradiction as the hard
+    negative), its head-free headline, no head, and its own page in the index."""
+    softmax, mnrl = RECORDS["snli-softmax"], RECORDS["snli-softmax.mnrl"]
+    assert softmax["task_metric"] == "nli_accuracy" and mnrl["task_metric"] == "entailment_auc"
+    assert "nli_accuracy" not in mnrl["metrics"]["after"]  # no head without SoftmaxLoss
+    assert mnrl["params"]["loss"] == "mnrl" and mnrl["params"]["variant"] == "mnrl"
+    assert mnrl["data"]["train_pairs"] == softmax["params"]["train_pairs"]  # triplets of the whole split, then cut
+    nb = nbformat.read(QUICK / "snli-softmax.mnrl.ipynb", as_version=4)
+    assert any("MultipleNegativesRankingLoss on snli: (premise, entailed hypothesis" in o.get("text", "")
+               for c in nb.cells for o in c.get("outputs", []))
+    assert 'href="snli-softmax.mnrl.html"' in (QUICK / "index.html").read_text()
+
+
+@pytest.mark.parametrize("run", sorted(RECORDS))
+def test_every_record_has_sick_and_the_transfer_row(run):
+    rec = RECORDS[run]
+    for phase in ("before", "after"):
+        assert 0 < rec["metrics"][phase]["sick_spearman"] <= 1
+        assert set(rec["transfer"][phase]) == set(rec["transfer"]["metrics"]) == {"quora", "ncert", "snli", "greetings", "udemy"}
+    assert rec["data"]["sick_pairs"] == 100 and rec["metrics"]["before"]["stsb_spearman"] == pytest.approx(
+        RECORDS["quora-mnrl"]["metrics"]["before"]["stsb_spearman"])  # the same base model, the same pairs
+
+
 @pytest.mark.parametrize("run", sorted(RECORDS))
 def test_record_is_complete_and_matches_its_notebook(run):
     rec = RECORDS[run]

@@ -112,6 +112,24 @@ def test_udemy_shapings():
                                                           "subject": ["Web Development", "Musical Instruments"]}
     softmax = u.shape_softmax(COURSES, P)
     assert softmax.num_labels == 2 and softmax.dataset["label"] == [1, 0, 1, 0]
+    assert softmax.dataset.features["label"].dtype == "int64"  # SoftmaxLoss's cross-entropy takes class ids
+
+
+@pytest.mark.parametrize("name", ["quora", "ncert", "snli", "greetings", "udemy"])
+def test_every_shaping_gives_its_loss_the_label_type_it_takes(name):
+    """SoftmaxLoss: integer class ids below num_labels; CosineSimilarityLoss: a float in [0, 1]; MNRL: no label."""
+    pairing = sets.get(name).pairing
+    for loss in sets.get(name).losses():
+        shaped = sets.get(name).prepare(Params.load("quick", pairing, {"loss": loss})).shaped
+        column = shaped.dataset.column_names[-1]
+        if loss == "mnrl":
+            assert "label" not in shaped.dataset.column_names and "score" not in shaped.dataset.column_names
+        elif loss == "softmax":
+            assert shaped.dataset.features[column].dtype == "int64"
+            assert set(shaped.dataset[column][:]) <= set(range(shaped.num_labels))
+        else:
+            assert shaped.dataset.features[column].dtype in ("float32", "float64")
+            assert all(0.0 <= v <= 1.0 for v in shaped.dataset[column][:])
 
 
 @pytest.mark.parametrize("columns, loss, ok", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import datasets
 from datasets import Dataset
 
 from .. import evaluate
@@ -101,8 +102,8 @@ class Udemy(DataSet):
 
     def shape_softmax(self, ds, p):
         """(title, subject, label as a class): two classes, the course's subject or another."""
-        return Shaped(ds.map(lambda r: {"label": int(r["label"] >= 0.5)}).select_columns(["title", "subject", "label"]),
-                      num_labels=2)
+        classes = ds.map(lambda r: {"label": int(r["label"] >= 0.5)}).cast_column("label", datasets.Value("int64"))
+        return Shaped(classes.select_columns(["title", "subject", "label"]), num_labels=2)
 
     def stand_in(self, p):
         return "3,678 Kaggle Udemy courses with 4 subjects stand in for the card's 128,696 title-category pairs"
