@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .seedcards import SeedCard
+from .seedcards import SeedCard, logs_loss
 from .stats import group
 from .tables import label
 
@@ -33,6 +33,8 @@ def loss_curve(history: Sequence[Sequence[float]], card: SeedCard | None, *, bat
         ax.plot(steps, smooth, color="tab:blue", label=f"this run, rolling mean of {window}")
     if card is None:
         ax.plot([], [], " ", label="no seed card for this data set")
+    elif card.loss_log and not logs_loss(card, loss):
+        ax.plot([], [], " ", label=f"seed card {card.file[:3]} logged another loss: not comparable")
     elif card.loss_log:
         ax.plot(card.log_steps, card.log_losses, "s-", color="tab:orange", label=f"seed card {card.file[:3]} (logged)")
     else:
@@ -114,7 +116,7 @@ def all_loss_curves(records: list[dict], cards: Mapping[str, SeedCard]) -> plt.F
             steps, losses = zip(*r["training"]["loss_history"])
             ax.plot(steps, losses, alpha=0.7, lw=1, label=f"seed {r['params']['seed']}")
         card = cards.get(runs[0]["pairing"])
-        if card and card.loss_log:
+        if logs_loss(card, runs[0]["params"]["loss"]):
             ax.plot(card.log_steps, card.log_losses, "s-", color="tab:orange", ms=3, label="seed card")
         if runs[0]["params"]["loss"] == "mnrl":
             ax.axhline(math.log(runs[0]["params"]["batch_size"]), ls="--", color="tab:red", lw=1,
@@ -146,5 +148,28 @@ def stsb_retention(records: list[dict]) -> plt.Figure:
     bases = {round(r["metrics"]["before"]["stsb_spearman"], 4) for r in records}
     ax.set_xlabel("STSb test Spearman: fine-tuned − base" + (f" ({bases.pop():.4f})" if len(bases) == 1 else ""))
     ax.set_title("General similarity kept or lost")
+    fig.tight_layout()
+    return fig
+
+
+def transfer_heatmap(matrix: pd.DataFrame) -> plt.Figure:
+    """The transfer matrix: rows = the run (pairing and variant), columns = every seed data set's held-out task
+    (head-free metric), colour = fine-tuned − base model (red: lost, blue: gained), each value written."""
+    values = matrix.to_numpy(dtype=float)
+    limit = float(np.nanmax(np.abs(values))) if values.size else 1.0
+    fig, ax = plt.subplots(figsize=(1.5 * matrix.shape[1] + 3.5, 0.42 * matrix.shape[0] + 1.8))
+    image = ax.imshow(values, cmap="RdBu", vmin=-(limit or 1.0), vmax=limit or 1.0, aspect="auto")
+    ax.set_xticks(range(matrix.shape[1]), [c.replace(": ", "\n") for c in matrix.columns], fontsize=8)
+    ax.set_yticks(range(matrix.shape[0]), list(matrix.index), fontsize=8)
+    ax.grid(False)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            if np.isfinite(values[i, j]):
+                ax.text(j, i, f"{values[i, j]:+.3f}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(values[i, j]) > 0.6 * limit else "black")
+    fig.colorbar(image, ax=ax, label="fine-tuned − base model")
+    ax.set_xlabel("held-out task (head-free metric)")
+    ax.set_ylabel("fine-tuned on (run)")
+    ax.set_title("What each fine-tuning does to every task: change against the base model")
     fig.tight_layout()
     return fig

@@ -34,6 +34,14 @@ class SeedCard:
         return [loss for _, _, loss in self.loss_log]
 
 
+def logs_loss(card: SeedCard | None, loss: str) -> bool:
+    """Are the card's logged losses comparable with a run's: did the card train with ``loss`` (its seed
+    pairing's loss)? A grid cell under another loss logs another quantity."""
+    from . import sets
+
+    return bool(card and card.loss_log) and sets.get(sets.seed_pairings()[card.pairing]).recipe["loss"] == loss
+
+
 def mojibake_fix(text: str) -> str:
     """Undo UTF-8 read as cp1252, as in the cards' text ("Itâ€™s" → "It’s")."""
     if not re.search("[âÃ]", text):

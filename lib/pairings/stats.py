@@ -5,12 +5,13 @@ with the seed cards, and conclusions whose every number comes from the records."
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from .seedcards import SeedCard
+from .seedcards import SeedCard, logs_loss
 from .tables import label
 
 def group(records: list[dict]) -> dict[str, list[dict]]:
@@ -109,7 +110,7 @@ def seed_reference(records: list[dict], cards: Mapping[str, SeedCard]) -> pd.Dat
             rows[(name, "no seed card: a pairing of the user's own data")] = {}
             continue
         history = np.array(r0["training"]["loss_history"])
-        for step, loss in zip(card.log_steps, card.log_losses):
+        for step, loss in zip(card.log_steps, card.log_losses) if logs_loss(card, r0["params"]["loss"]) else ():
             if history[-1, 0] >= step:
                 # the card logs the mean loss of the 500 steps before `step`: average ours the same way
                 window = history[(history[:, 0] > step - 500) & (history[:, 0] <= step)]
@@ -170,3 +171,172 @@ def markdown(table: pd.DataFrame) -> str:
     for idx, row in table.iterrows():
         lines.append("| " + " | ".join([f"`{idx}`"] + [str(v) for v in row.values]) + " |")
     return "\n".join(lines)
+
+
+# ---- the data × loss grid ---------------------------------------------------------------------
+
+GRID_LOSSES = ("mnrl", "softmax", "cosine")
+GRID_METRICS = {"task": "task metric", "stsb_spearman": "STSb", "sick_spearman": "SICK-R"}
+
+
+def grid_cells(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """The records that are cells of the data × loss grid, by (data set, loss), over seeds: a seed pairing
+    (no variant) or a variant named after its loss (the same recipe, only the loss changed). Ablations
+    (another variant) are not cells."""
+    cells: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        p = r["params"]
+        if p.get("variant", "") in ("", p["loss"]) and p["loss"] in GRID_LOSSES:
+            cells.setdefault((p.get("data_set") or r["pairing"], p["loss"]), []).append(r)
+    return cells
+
+
+def changes(runs: list[dict], metric: str) -> list[float]:
+    """after − before of ``metric`` ("task": each run's own task metric) over the runs that have it."""
+    out = []
+    for r in runs:
+        key = r["task_metric"] if metric == "task" else metric
+        if key in r["metrics"]["before"] and key in r["metrics"]["after"]:
+            out.append(r["metrics"]["after"][key] - r["metrics"]["before"][key])
+    return out
+
+
+def grid_table(records: list[dict]) -> pd.DataFrame:
+    """Rows: data set; columns: (loss, quantity). Each cell: the change of the task metric (named), of STSb
+    and of SICK-R, mean ± sd over seeds, "(n.s.)" where within the seed spread; "—" where no run."""
+    cells = grid_cells(records)
+    data_sets = list(dict.fromkeys(d for d, _ in cells))
+    rows = {}
+    for d in data_sets:
+        row = {}
+        for loss in GRID_LOSSES:
+            runs = cells.get((d, loss), [])
+            row[(loss, "task metric")] = runs[0]["task_metric"] if runs else "—"
+            for metric, name in GRID_METRICS.items():
+                values = changes(runs, metric)
+                row[(loss, f"{name} change")] = _change(values, 3 if metric == "task" else 4) if values else "—"
+            row[(loss, "seeds")] = len(runs)
+        rows[d] = row
+    table = pd.DataFrame(rows).T
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
+
+
+@dataclass
+class Decomposition:
+    """change(d, l) = grand + data[d] + loss[l] + residual(d, l), effects summing to zero (least squares)."""
+
+    metric: str
+    grand: float
+    data: dict[str, float]
+    loss: dict[str, float]
+    residual: dict[tuple[str, str], float]
+    share: dict[str, float]  # of the sum of squares around the grand mean: data, loss, residual
+
+
+def decompose(records: list[dict], metric: str) -> Decomposition | None:
+    """The two-way main effects of the data set and the loss on the mean change of ``metric`` per grid cell
+    (sum-to-zero effects, fitted by least squares, so a grid with missing cells works too); what they
+    leave is the residual (the interaction). None with fewer than two data sets or two losses."""
+    means = {cell: float(np.mean(v)) for cell, runs in grid_cells(records).items() if (v := changes(runs, metric))}
+    data_sets = sorted({d for d, _ in means})
+    losses = [loss for loss in GRID_LOSSES if any(c[1] == loss for c in means)]
+    if len(data_sets) < 2 or len(losses) < 2:
+        return None
+    cells = list(means)
+    y = np.array([means[c] for c in cells])
+
+    def effects(levels: list[str], i: int) -> np.ndarray:
+        # sum-to-zero coding: level k < last → indicator; the last level → −1 in every column
+        cols = np.zeros((len(cells), len(levels) - 1))
+        for row, cell in enumerate(cells):
+            k = levels.index(cell[i])
+            if k < len(levels) - 1:
+                cols[row, k] = 1.0
+            else:
+                cols[row, :] = -1.0
+        return cols
+
+    xd, xl = effects(data_sets, 0), effects(losses, 1)
+    x = np.hstack([np.ones((len(cells), 1)), xd, xl])
+    coef = np.linalg.lstsq(x, y, rcond=None)[0]
+    grand, cd, cl = coef[0], coef[1:len(data_sets)], coef[len(data_sets):]
+    data = dict(zip(data_sets, [*cd, -cd.sum()]))
+    loss = dict(zip(losses, [*cl, -cl.sum()]))
+    fitted = x @ coef
+    residual = dict(zip(cells, y - fitted))
+    total = float(((y - y.mean()) ** 2).sum())
+    ss_data = float(((grand + xd @ cd - y.mean()) ** 2).sum())
+    ss_loss = float(((grand + xl @ cl - y.mean()) ** 2).sum())
+    ss_res = float(((y - fitted) ** 2).sum())
+    parts = ss_data + ss_loss + ss_res
+    share = {k: (v / parts if parts else 0.0) for k, v in (("data", ss_data), ("loss", ss_loss), ("residual", ss_res))}
+    return Decomposition(metric, float(grand), {k: float(v) for k, v in data.items()},
+                         {k: float(v) for k, v in loss.items()}, {k: float(v) for k, v in residual.items()},
+                         share if total else {"data": 0.0, "loss": 0.0, "residual": 0.0})
+
+
+def decomposition_table(records: list[dict]) -> pd.DataFrame:
+    """Each metric's grand mean change, every data set's and every loss's effect, and the share of the
+    variation the data, the loss and the residual (interaction) explain."""
+    columns = {}
+    for metric, name in GRID_METRICS.items():
+        d = decompose(records, metric)
+        if d is None:
+            continue
+        col = {("mean change", "all cells"): f"{d.grand:+.4f}"}
+        col.update({("data effect", k): f"{v:+.4f}" for k, v in d.data.items()})
+        col.update({("loss effect", k): f"{v:+.4f}" for k, v in d.loss.items()})
+        col.update({("share of the variation", k): f"{v:.0%}" for k, v in d.share.items()})
+        columns[f"{name} change"] = col
+    return pd.DataFrame(columns)
+
+
+def transfer_matrix(records: list[dict]) -> pd.DataFrame:
+    """Rows: each run (pairing and variant); columns: every seed data set's task (head-free metric); values:
+    the mean over seeds of after − before. Runs without a transfer row are left out."""
+    rows, names = {}, {}
+    for name, runs in group(records).items():
+        runs = [r for r in runs if r.get("transfer")]
+        if not runs:
+            continue
+        tasks = runs[0]["transfer"]["metrics"]
+        names.update({t: f"{t}: {m}" for t, m in tasks.items()})
+        rows[name] = {t: float(np.mean([r["transfer"]["after"][t] - r["transfer"]["before"][t] for r in runs])) for t in tasks}
+    table = pd.DataFrame(rows).T
+    return table.rename(columns=names)
+
+
+def grid_conclusions(records: list[dict]) -> list[str]:
+    """Sentences about the grid whose every number comes from the records."""
+    cells, out = grid_cells(records), []
+    for metric, name in (("stsb_spearman", "STSb"), ("sick_spearman", "SICK-R")):
+        means = {c: float(np.mean(v)) for c, runs in cells.items() if (v := changes(runs, metric))}
+        for d in dict.fromkeys(c[0] for c in means):
+            row = {loss: means[(d, loss)] for loss in GRID_LOSSES if (d, loss) in means}
+            if len(row) > 1:
+                best, worst = max(row, key=row.get), min(row, key=row.get)
+                out.append(f"{d}: {best} keeps {name} best ({row[best]:+.4f}), {worst} least ({row[worst]:+.4f}).")
+        by_data: dict[str, list[float]] = {}
+        for (d, _), change in means.items():
+            by_data.setdefault(d, []).append(change)
+        harmful = [d for d, values in by_data.items() if len(values) > 1 and max(values) < -0.01]
+        if harmful:
+            out.append(f"{name} falls by more than 0.01 under every loss tried on: {', '.join(harmful)}.")
+        dec = decompose(records, metric)
+        if dec:
+            worst_data = min(dec.data, key=dec.data.get)
+            kindest = max(dec.loss, key=dec.loss.get)
+            out.append(f"{name} change over the grid: the data set explains {dec.share['data']:.0%} of the variation, the loss "
+                       f"{dec.share['loss']:.0%}, their interaction {dec.share['residual']:.0%}; the most harmful data set is "
+                       f"{worst_data} ({dec.data[worst_data]:+.4f} against the grid's mean {dec.grand:+.4f}), the kindest loss "
+                       f"{kindest} ({dec.loss[kindest]:+.4f}).")
+    matrix = transfer_matrix(records)
+    if len(matrix) > 1:
+        data_set = {name: runs[0]["params"].get("data_set", "") for name, runs in group(records).items()}
+        others = {n: float(matrix.loc[n, [c for c in matrix.columns if not c.startswith(f"{data_set[n]}: ")]].mean())
+                  for n in matrix.index}
+        best, worst = max(others, key=others.get), min(others, key=others.get)
+        out.append(f"Transfer to the other data sets' tasks (mean change of their head-free metrics): best {best} "
+                   f"({others[best]:+.3f}), worst {worst} ({others[worst]:+.3f}).")
+    return out

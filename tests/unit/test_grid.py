@@ -1,0 +1,95 @@
+"""The summary's grid statistics on synthetic records: the data × loss table, the two-way decomposition,
+the transfer matrix and the grid's conclusions."""
+
+import itertools
+
+import matplotlib
+import pytest
+
+from pairings import figures, stats
+
+matplotlib.use("Agg")
+
+DATA = {"quora": -0.03, "snli": -0.30, "udemy": 0.11, "greetings": 0.22}  # sums to zero
+LOSS = {"mnrl": 0.05, "softmax": -0.10, "cosine": 0.05}  # sums to zero
+GRAND = -0.04
+SEED_PAIRING = {"quora": ("quora-mnrl", "mnrl"), "snli": ("snli-softmax", "softmax"), "udemy": ("udemy-cosine", "cosine"),
+                "greetings": ("greetings-mnrl", "mnrl")}
+
+
+def rec(data_set, loss, stsb_change, seed=42, task_change=0.1, variant=None, transfer=None):
+    pairing, own = SEED_PAIRING[data_set]
+    variant = ("" if loss == own else loss) if variant is None else variant
+    before = {"mrr@10": 0.5, "stsb_spearman": 0.8203, "sick_spearman": 0.77}
+    after = {"mrr@10": 0.5 + task_change, "stsb_spearman": 0.8203 + stsb_change, "sick_spearman": 0.77 + stsb_change / 2}
+    r = {"pairing": pairing, "run": pairing, "task_metric": "mrr@10",
+         "params": {"data_set": data_set, "loss": loss, "variant": variant, "seed": seed},
+         "metrics": {"before": before, "after": after}}
+    if transfer:
+        r["transfer"] = {"metrics": {t: "mrr@10" for t in transfer}, "before": {t: 0.5 for t in transfer},
+                         "after": {t: 0.5 + v for t, v in transfer.items()}}
+    return r
+
+
+def additive(interaction=None, skip=()):
+    out = []
+    for d, loss in itertools.product(DATA, LOSS):
+        if (d, loss) not in skip:
+            out.append(rec(d, loss, GRAND + DATA[d] + LOSS[loss] + (interaction or {}).get((d, loss), 0.0)))
+    return out
+
+
+def test_grid_cells_are_seed_pairings_and_loss_variants_not_ablations():
+    records = [rec("quora", "mnrl", 0.0), rec("quora", "softmax", 0.0), rec("quora", "mnrl", 0.0, variant="normalized")]
+    assert sorted(stats.grid_cells(records)) == [("quora", "mnrl"), ("quora", "softmax")]
+    assert len(stats.grid_cells(records)[("quora", "mnrl")]) == 1
+
+
+def test_the_decomposition_recovers_a_known_data_effect_and_loss_effect():
+    d = stats.decompose(additive(), "stsb_spearman")
+    assert d.grand == pytest.approx(GRAND)
+    assert d.data == pytest.approx(DATA) and d.loss == pytest.approx(LOSS)
+    assert d.share["residual"] == pytest.approx(0.0, abs=1e-12)
+    assert d.share["data"] > d.share["loss"] > 0  # the data effects are the larger here
+
+
+def test_an_interaction_goes_to_the_residual_and_a_missing_cell_is_allowed():
+    bump = {("snli", "softmax"): -0.2, ("snli", "mnrl"): 0.1, ("snli", "cosine"): 0.1,
+            ("udemy", "softmax"): 0.2, ("udemy", "mnrl"): -0.1, ("udemy", "cosine"): -0.1}  # rows and columns sum to zero
+    d = stats.decompose(additive(bump), "stsb_spearman")
+    assert d.data == pytest.approx(DATA) and d.loss == pytest.approx(LOSS)
+    assert d.residual[("snli", "softmax")] == pytest.approx(-0.2) and d.share["residual"] > 0.1
+    partial = stats.decompose(additive(skip={("greetings", "cosine")}), "stsb_spearman")
+    assert partial.data == pytest.approx(DATA) and partial.loss == pytest.approx(LOSS)  # additive: still exact
+    assert stats.decompose([rec("quora", "mnrl", 0.1)], "stsb_spearman") is None
+
+
+def test_a_cell_within_its_seed_spread_is_marked_not_significant():
+    records = [rec("quora", "mnrl", c, seed=s) for c, s in ((0.010, 42), (-0.012, 43), (0.004, 44))]
+    records += [rec("quora", "softmax", c, seed=s) for c, s in ((-0.30, 42), (-0.31, 43), (-0.29, 44))]
+    table = stats.grid_table(records)
+    assert table.loc["quora", ("mnrl", "STSb change")].endswith("(n.s.)")
+    assert table.loc["quora", ("softmax", "STSb change")] == "-0.3000 ± 0.0100"
+    assert table.loc["quora", ("softmax", "seeds")] == 3 and table.loc["quora", ("cosine", "STSb change")] == "—"
+
+
+def test_transfer_matrix_is_the_mean_change_and_the_heatmap_shows_it():
+    records = [rec("quora", "mnrl", 0.0, seed=42, transfer={"quora": 0.1, "snli": -0.2}),
+               rec("quora", "mnrl", 0.0, seed=43, transfer={"quora": 0.3, "snli": -0.4}),
+               rec("snli", "softmax", 0.0, transfer={"quora": -0.05, "snli": 0.2})]
+    matrix = stats.transfer_matrix(records)
+    assert list(matrix.columns) == ["quora: mrr@10", "snli: mrr@10"]
+    assert matrix.loc["quora-mnrl", "quora: mrr@10"] == pytest.approx(0.2)
+    assert matrix.loc["quora-mnrl", "snli: mrr@10"] == pytest.approx(-0.3)
+    fig = figures.transfer_heatmap(matrix)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["quora-mnrl", "snli-softmax"]
+    assert "+0.200" in [t.get_text() for t in ax.texts] and "change against the base model" in ax.get_title()
+    assert any("transfer" in line.lower() and "snli-softmax (-0.050)" in line for line in stats.grid_conclusions(records))
+
+
+def test_grid_conclusions_name_the_most_harmful_data_set_and_the_best_loss_per_data_set():
+    lines = stats.grid_conclusions(additive())
+    assert any("most harmful data set is snli (-0.3000" in line for line in lines)
+    assert "snli: mnrl keeps STSb best (-0.2900), softmax least (-0.4400)." in lines
+    assert any(line.startswith("STSb falls by more than 0.01 under every loss tried on: quora, snli") for line in lines)
