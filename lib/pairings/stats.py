@@ -183,11 +183,13 @@ def grid_cells(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
     """The records that are cells of the data × loss grid, by (data set, loss), over seeds: a seed pairing
     (no variant) or a variant named after its loss (the same recipe, only the loss changed). Ablations
     (another variant) are not cells."""
+    from .sets import seed_pairings
+
     cells: dict[tuple[str, str], list[dict]] = {}
     for r in records:
         p = r["params"]
-        if p.get("variant", "") in ("", p["loss"]) and p["loss"] in GRID_LOSSES:
-            cells.setdefault((p.get("data_set") or r["pairing"], p["loss"]), []).append(r)
+        if p.get("variant", "") in ("", p["loss"]) and p["loss"] in GRID_LOSSES:  # older records name no data_set
+            cells.setdefault((p.get("data_set") or seed_pairings().get(r["pairing"], r["pairing"]), p["loss"]), []).append(r)
     return cells
 
 
@@ -237,7 +239,9 @@ class Decomposition:
 def decompose(records: list[dict], metric: str) -> Decomposition | None:
     """The two-way main effects of the data set and the loss on the mean change of ``metric`` per grid cell
     (sum-to-zero effects, fitted by least squares, so a grid with missing cells works too); what they
-    leave is the residual (the interaction). None with fewer than two data sets or two losses."""
+    leave is the residual (the interaction). None where the cells cannot tell the effects apart: fewer than two
+    data sets or two losses, effects the cells do not determine (e.g. a data set seen under one loss only,
+    sharing it with no other), or no cell left over to measure the residual."""
     means = {cell: float(np.mean(v)) for cell, runs in grid_cells(records).items() if (v := changes(runs, metric))}
     data_sets = sorted({d for d, _ in means})
     losses = [loss for loss in GRID_LOSSES if any(c[1] == loss for c in means)]
@@ -259,6 +263,8 @@ def decompose(records: list[dict], metric: str) -> Decomposition | None:
 
     xd, xl = effects(data_sets, 0), effects(losses, 1)
     x = np.hstack([np.ones((len(cells), 1)), xd, xl])
+    if np.linalg.matrix_rank(x) < x.shape[1] or len(cells) <= x.shape[1]:
+        return None
     coef = np.linalg.lstsq(x, y, rcond=None)[0]
     grand, cd, cl = coef[0], coef[1:len(data_sets)], coef[len(data_sets):]
     data = dict(zip(data_sets, [*cd, -cd.sum()]))
@@ -278,7 +284,8 @@ def decompose(records: list[dict], metric: str) -> Decomposition | None:
 
 def decomposition_table(records: list[dict]) -> pd.DataFrame:
     """Each metric's grand mean change, every data set's and every loss's effect, and the share of the
-    variation the data, the loss and the residual (interaction) explain."""
+    variation the data, the loss and the residual (interaction) explain; "—" where a metric's cells cannot
+    be decomposed (see ``decompose``)."""
     columns = {}
     for metric, name in GRID_METRICS.items():
         d = decompose(records, metric)
@@ -289,7 +296,7 @@ def decomposition_table(records: list[dict]) -> pd.DataFrame:
         col.update({("loss effect", k): f"{v:+.4f}" for k, v in d.loss.items()})
         col.update({("share of the variation", k): f"{v:.0%}" for k, v in d.share.items()})
         columns[f"{name} change"] = col
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns).fillna("—")
 
 
 def transfer_matrix(records: list[dict]) -> pd.DataFrame:
@@ -333,7 +340,7 @@ def grid_conclusions(records: list[dict]) -> list[str]:
                        f"{kindest} ({dec.loss[kindest]:+.4f}).")
     matrix = transfer_matrix(records)
     if len(matrix) > 1:
-        data_set = {name: runs[0]["params"].get("data_set", "") for name, runs in group(records).items()}
+        data_set = {name: runs[0]["params"].get("data_set") or "?" for name, runs in group(records).items()}
         others = {n: float(matrix.loc[n, [c for c in matrix.columns if not c.startswith(f"{data_set[n]}: ")]].mean())
                   for n in matrix.index}
         best, worst = max(others, key=others.get), min(others, key=others.get)

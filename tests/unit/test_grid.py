@@ -43,6 +43,9 @@ def test_grid_cells_are_seed_pairings_and_loss_variants_not_ablations():
     records = [rec("quora", "mnrl", 0.0), rec("quora", "softmax", 0.0), rec("quora", "mnrl", 0.0, variant="normalized")]
     assert sorted(stats.grid_cells(records)) == [("quora", "mnrl"), ("quora", "softmax")]
     assert len(stats.grid_cells(records)[("quora", "mnrl")]) == 1
+    older = rec("snli", "softmax", 0.0)
+    del older["params"]["data_set"]  # records written before data sets had names
+    assert list(stats.grid_cells([older])) == [("snli", "softmax")]
 
 
 def test_the_decomposition_recovers_a_known_data_effect_and_loss_effect():
@@ -62,6 +65,10 @@ def test_an_interaction_goes_to_the_residual_and_a_missing_cell_is_allowed():
     partial = stats.decompose(additive(skip={("greetings", "cosine")}), "stsb_spearman")
     assert partial.data == pytest.approx(DATA) and partial.loss == pytest.approx(LOSS)  # additive: still exact
     assert stats.decompose([rec("quora", "mnrl", 0.1)], "stsb_spearman") is None
+    # one data set under three losses, the others under their seed loss only: the cells fit any effects exactly
+    seeds_and_one_row = [r for r in additive() if r["params"]["data_set"] == "udemy" or r["params"]["variant"] == ""]
+    assert stats.decompose(seeds_and_one_row, "stsb_spearman") is None
+    assert (stats.decomposition_table(seeds_and_one_row) == "—").all().all() or stats.decomposition_table(seeds_and_one_row).empty
 
 
 def test_a_cell_within_its_seed_spread_is_marked_not_significant():
