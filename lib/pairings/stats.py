@@ -85,7 +85,8 @@ def ablations(records: list[dict]) -> pd.DataFrame:
             continue
         after = lambda g, k: float(np.mean([r["metrics"]["after"][k] for r in g]))
         shown = [runs[0]["task_metric"], "stsb_spearman"]
-        others = [k for k in runs[0]["metrics"]["after"] if k not in shown and k in base[0]["metrics"]["after"]]
+        others = [k for k in runs[0]["metrics"]["after"] if k not in shown  # metrics every run of both has
+                  and all(k in r["metrics"]["after"] for r in runs + base)]
         if others:  # what the ablation moved most besides those two, e.g. dot-product retrieval for `normalize`
             shown.append(max(others, key=lambda k: abs(after(runs, k) - after(base, k))))
         for key in dict.fromkeys(shown):
