@@ -64,7 +64,7 @@ def index_html(profile: str, records: list[dict], pages: dict[str, str], failed:
             )) + "</tr>")
     extra = ""
     if "summary" in pages:
-        extra += f'<p><a href="{esc(pages["summary"])}"><b>Summary: the five pairings compared</b></a></p>'
+        extra += f'<p><a href="{esc(pages["summary"])}"><b>Summary: every run, the data × loss grid, the transfer matrix</b></a></p>'
     if failed:
         extra += "<p class=failed>Failed in the last run (the report above is the last good one): " + ", ".join(
             f'<a href="{esc(f)}.failed.html">{esc(f)}</a>' for f in failed) + "</p>"
