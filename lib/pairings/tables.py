@@ -55,13 +55,9 @@ def comparison(before: Mapping[str, float], after: Mapping[str, float], digits: 
 
 def transfer(values: Mapping[str, Mapping[str, float]], metrics: Mapping[str, str], digits: int = 3) -> pd.DataFrame:
     """Every seed data set's held-out task (head-free), base model / fine-tuned / change: one run's row of
-    the transfer matrix."""
-    rows = {}
-    for name, metric in metrics.items():
-        b, a = float(values["before"][name]), float(values["after"][name])
-        rows[f"{name}: {label(metric)}"] = {"base model": round(b, digits), "fine-tuned": round(a, digits),
-                                            "change": round(a - b, digits)}
-    return pd.DataFrame(rows).T
+    the transfer matrix (rows "quora: MRR@10", as ``comparison`` names a prefixed metric)."""
+    keys = {f"{name} {metric}": name for name, metric in metrics.items()}
+    return comparison({k: values["before"][n] for k, n in keys.items()}, {k: values["after"][n] for k, n in keys.items()}, digits)
 
 
 def training_line(training: dict) -> str:
