@@ -8,6 +8,9 @@ KERNEL := minilm-pairings
 PAIRING ?=
 # Exact versions of every dependency (Linux x86_64, Python 3.11.7, test extra); `make lock` writes it with uv.
 LOCK   := requirements.lock
+# Optional extras: `make setup EXTRAS=ray` adds the Ray executor, pinned in requirements-ray.lock
+EXTRAS ?=
+RAY_LOCK := requirements-ray.lock
 UV     ?= uv
 # A torch wheel that pip finds without any index (the CPU build on this workplace's disk) is taken
 # when there is one; elsewhere the lock's torch comes from PyPI's default build (CUDA on Linux), as usual.
@@ -35,12 +38,17 @@ $(VENV)/.installed: pyproject.toml $(LOCK) Makefile
 	  > $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $@
 
-## Create .venv with the locked versions (a local CPU torch wheel first, when there is one), this project and its kernel
-setup: $(VENV)/.installed
+$(VENV)/.installed-ray: $(VENV)/.installed $(RAY_LOCK)
+	$(PY) -m pip install -q -r $(RAY_LOCK)
+	touch $@
 
-## Re-resolve requirements.lock from pyproject.toml with uv (pip install uv); keeps its pins where they still fit
+## Create .venv with the locked versions (a local CPU torch wheel first, when there is one), this project and its kernel; EXTRAS=ray adds Ray
+setup: $(VENV)/.installed $(if $(filter ray,$(EXTRAS)),$(VENV)/.installed-ray)
+
+## Re-resolve requirements.lock (and requirements-ray.lock within it) from pyproject.toml with uv (pip install uv)
 lock:
 	$(UV) pip compile -q pyproject.toml --extra test --python-version 3.11.7 --python-platform x86_64-manylinux_2_28 --excludes lock-excludes.txt --custom-compile-command "make lock" -o $(LOCK)
+	$(UV) pip compile -q pyproject.toml --extra ray -c $(LOCK) --python-version 3.11.7 --python-platform x86_64-manylinux_2_28 --excludes lock-excludes.txt --custom-compile-command "make lock" -o $(RAY_LOCK)
 
 ## Run every pairing notebook of a profile with papermill and render reports/<profile>/
 study: setup

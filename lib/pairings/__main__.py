@@ -33,12 +33,28 @@ def main(argv: list[str] | None = None) -> int:
     for p in (run, check, params, index, table, summary, reproduce):
         p.add_argument("--profile", default="quick", help=f"one of {', '.join(config.PROFILES)} (default: quick)")
     for p in (run, check):
-        p.add_argument("--pairing", action="append", help="a pairing (all of params/<profile>/ by default); repeat for several")
+        p.add_argument("--pairing", action="append",
+                       help="a pairing with its variants (all of params/<profile>/ by default), or one variant "
+                            "as PAIRING.VARIANT (e.g. snli-softmax.mnrl); repeat for several")
         p.add_argument("--seed", action="append", type=int, help="run each pairing with this seed; repeat for several")
     run.add_argument("--no-summary", action="store_true", help="skip the summary notebook")
     run.add_argument("--resume", action="store_true",
                      help="continue each run from its latest checkpoint (params need checkpoint_steps)")
+    scale = run.add_argument_group("scale out (Ray, an optional extra: pip install -e '.[ray]')")
+    scale.add_argument("--executor", choices=("sequential", "ray"), default="sequential",
+                       help="sequential: one run after another here (default); ray: each run a Ray task")
+    scale.add_argument("--address", help="join this running Ray cluster (e.g. 10.0.0.1:6379 or auto); "
+                                         "default: start a local Ray on this machine")
+    scale.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs Ray gives each run; a fraction "
+                                                                       "lets several runs share one (default 0)")
+    scale.add_argument("--cpus-per-run", type=float, default=1.0, help="CPUs Ray gives each run (default 1)")
+    scale.add_argument("--local-cpus", type=int, help="CPUs of the local Ray (default: all of this machine's)")
     args = parser.parse_args(argv)
+    if args.command == "run" and args.executor == "sequential":
+        given = [o for o in ("address", "local_cpus") if getattr(args, o) is not None]
+        given += [o for o, d in (("gpus_per_run", 0.0), ("cpus_per_run", 1.0)) if getattr(args, o) != d]
+        if given:
+            parser.error(f"--{given[0].replace('_', '-')} is an option of --executor ray")
 
     from . import runner, safe_yaml
     from .params import ParamsError
@@ -132,8 +148,10 @@ def _command(args, runner) -> int:
         for p in runs:
             print(f"ok  {p.profile}/{p.run_name}  ({p.data_set} × {p.loss})")
         return 0
+    ray_options = {} if args.executor == "sequential" else dict(
+        address=args.address, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run, local_cpus=args.local_cpus)
     return 1 if runner.run(args.profile, args.pairing, args.seed, summary=not args.no_summary,
-                           resume=args.resume) else 0
+                           resume=args.resume, executor=args.executor, **ray_options) else 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ only when it succeeds; a failed run leaves ``<run>.failed.ipynb`` and ``.html`` 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import json
 import logging
@@ -75,8 +76,12 @@ def plan(profile: str, pairings: list[str] | None = None, seeds: list[int] | Non
         raise ParamsError(f"unknown profile {profile!r}; known: {', '.join(config.PROFILES)}"
                           + (f" (did you mean '{close[0]}'?)" if close else ""))
     known = profile_pairings(profile)
-    for pairing in dict.fromkeys(pairings or known):  # a pairing named twice runs once
-        for variant in ["", *variants(profile, pairing)]:
+    for name in dict.fromkeys(pairings or known):  # a pairing named twice runs once
+        pairing, _, only = name.partition(".")  # a pairing with its variants, or one run: pairing.variant
+        if only and only not in variants(profile, pairing):
+            raise ParamsError(f"--pairing {name}: params/{profile}/{name}.yaml does not exist (variants of {pairing}: "
+                              f"{', '.join(variants(profile, pairing)) or 'none'})")
+        for variant in [only] if only else ["", *variants(profile, pairing)]:
             base = Params.load(profile, pairing, variant=variant)
             for seed in dict.fromkeys(seeds or [base.seed]):
                 params = base if seed == base.seed else base.replace(origin="command line (--seed)", seed=seed)
@@ -211,13 +216,26 @@ def _parameters(params: Params, staging: Path) -> dict:
 
 def execute(params: Params, notebook: Path | None = None, log=print) -> bool:
     """Execute one run into staging; on success move the notebook, HTML, record and model into place."""
+    return land(params, attempt(params, notebook), log)
+
+
+def attempt(params: Params, notebook: Path | None = None, follow: bool = True) -> "Outcome":
+    """Execute one run's notebook into its staging folder and render its HTML there; publish nothing.
+    The sequential executor lands it at once; the Ray executor (cluster.py) calls this in a Ray task."""
     staging = staging_of(params)
     _clear(staging, keep=("checkpoints",) if params.resume else ())
-    parameters = _parameters(params, staging)
-    notebook = notebook or notebook_of(params)
     try:
-        return _execute(notebook, staging, params.run_name, parameters,
-                        config.MODELS_DIR / params.profile / params.run_name, log)
+        return _attempt(notebook or notebook_of(params), staging, params.run_name, _parameters(params, staging), follow)
+    except KeyboardInterrupt as err:  # a signal here (Interrupted), or Ray cancelling its task
+        err = err if isinstance(err, Interrupted) else Interrupted(signal.SIGINT)
+        raise _interrupted(err, params.run_name, staging, keep=bool(params.checkpoint_steps)) from None
+
+
+def land(params: Params, outcome: "Outcome", log=print) -> bool:
+    """Publish a successful attempt from its staging folder, or keep a failed one's notebook as .failed."""
+    staging = staging_of(params)
+    try:
+        return _land(outcome, staging, config.MODELS_DIR / params.profile / params.run_name, log)
     except Interrupted as err:
         raise _interrupted(err, params.run_name, staging, keep=bool(params.checkpoint_steps)) from None
 
@@ -238,40 +256,65 @@ def execute_summary(profile: str, log=print) -> bool:
     return ok
 
 
-def _execute(notebook: Path, staging: Path, name: str, parameters: dict, model_dst: Path | None, log,
-             publish: bool = True) -> bool:
+@dataclasses.dataclass
+class Outcome:
+    """What became of one execution in its staging folder: where it ran, and its first error line if it failed."""
+    name: str
+    ok: bool
+    seconds: float
+    error: str = ""
+    node: str = ""
+    device: str = ""
+
+
+def _attempt(notebook: Path, staging: Path, name: str, parameters: dict, follow: bool = True) -> Outcome:
     import papermill as pm
 
-    out = staging.parent.parent
     executed = staging / f"{name}.ipynb"
     start = time.perf_counter()
     try:
-        with progress.following(staging / "progress.jsonl", name):  # the run's bar, fed by the kernel
+        # the run's bar, fed by the kernel; the Ray executor prints a line per run instead
+        with progress.following(staging / "progress.jsonl", name) if follow else contextlib.nullcontext():
             pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel_name(),
                                 cwd=str(config.NOTEBOOKS_DIR), progress_bar=False, log_output=False,
                                 extra_arguments=KERNEL_ARGUMENTS)
     except Exception as err:  # papermill's execution error, or a kernel that died
         if executed.exists():
-            shutil.copy(executed, out / f"{name}.failed.ipynb")
-            site.render_html(out / f"{name}.failed.ipynb", out / f"{name}.failed.html")
-        log(f"  FAILED after {time.perf_counter() - start:.0f} s: {_first_line(err)}")
+            site.render_html(executed, staging / f"{name}.html")
+        return Outcome(name, False, time.perf_counter() - start, _first_line(err))
+    site.render_html(executed, staging / f"{name}.html")
+    return Outcome(name, True, time.perf_counter() - start)
+
+
+def _land(outcome: Outcome, staging: Path, model_dst: Path | None, log) -> bool:
+    out, name = staging.parent.parent, outcome.name
+    if not outcome.ok:
+        if (staging / f"{name}.ipynb").exists():
+            shutil.copy(staging / f"{name}.ipynb", out / f"{name}.failed.ipynb")
+            shutil.copy(staging / f"{name}.html", out / f"{name}.failed.html")
+        log(f"  FAILED after {outcome.seconds:.0f} s: {outcome.error}")
         log(f"  see {(out / f'{name}.failed.html').relative_to(config.PROJ_ROOT)}; the last good report is untouched")
         return False
-    if not publish:
-        return True
     _publishing.set()
     try:
-        site.render_html(executed, staging / f"{name}.html")
         _publish(staging, out, name, model_dst)
     finally:
         _publishing.clear()
-    log(f"  done in {time.perf_counter() - start:.0f} s → {(out / f'{name}.html').relative_to(config.PROJ_ROOT)}")
+    log(f"  done in {outcome.seconds:.0f} s → {(out / f'{name}.html').relative_to(config.PROJ_ROOT)}")
     if _deferred:
         signum = _deferred[0]
         _deferred.clear()
         raise Interrupted(signum, f"{name} was published, then {signal.Signals(signum).name} stopped the command",
                           told=True)
     return True
+
+
+def _execute(notebook: Path, staging: Path, name: str, parameters: dict, model_dst: Path | None, log,
+             publish: bool = True) -> bool:
+    outcome = _attempt(notebook, staging, name, parameters)
+    if outcome.ok and not publish:
+        return True
+    return _land(outcome, staging, model_dst, log)
 
 
 # A re-run of a published run on the same kind of machine must give every metric within this (absolute).
@@ -375,20 +418,25 @@ def write_index(profile: str) -> Path:
 
 
 def run(profile: str, pairings: list[str] | None = None, seeds: list[int] | None = None,
-        summary: bool = True, resume: bool = False, log=print) -> int:
-    """Run a profile; return the number of failed runs."""
+        summary: bool = True, resume: bool = False, log=print, executor: str = "sequential", **ray_options) -> int:
+    """Run a profile; return the number of failed runs. ``executor="ray"`` runs them as Ray tasks
+    (cluster.py, with ``ray_options``); the summary and the index are written here either way."""
     runs = plan(profile, pairings, seeds, resume)
-    log(f"minilm-pairings: {len(runs)} run(s) of the '{profile}' profile → reports/{profile}/")
-    failed = 0
+    log(f"minilm-pairings: {len(runs)} run(s) of the '{profile}' profile → reports/{profile}/"
+        + (" on Ray" if executor == "ray" else ""))
     start = time.perf_counter()
     with contextlib.ExitStack() as locks:
         for params in runs:  # a run of this profile already under way elsewhere: refuse before starting any
             locks.enter_context(locked(staging_of(params)))
-        for i, params in enumerate(runs, 1):
-            source = f"{params.pairing}.{params.variant}" if params.variant else params.pairing
-            log(f"[{i}/{len(runs)}] {params.run_name}: notebooks/{params.pairing}.ipynb with params/{profile}/{source}.yaml "
-                f"({params.data_set} × {params.loss})")
-            failed += not execute(params, log=log)
+        if executor == "ray":
+            from . import cluster
+
+            failed = cluster.run_all(runs, log=log, **ray_options)
+        else:
+            failed = 0
+            for i, params in enumerate(runs, 1):
+                log(f"[{i}/{len(runs)}] {describe(params)}")
+                failed += not execute(params, log=log)
     summary_nb = config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb"
     if summary and summary_nb.exists():
         log(f"[summary] notebooks/{SUMMARY}.ipynb")
@@ -400,3 +448,10 @@ def run(profile: str, pairings: list[str] | None = None, seeds: list[int] | None
     log(f"{len(runs) - failed} of {len(runs)} run(s) succeeded in {time.perf_counter() - start:.0f} s; "
         f"open {index.relative_to(config.PROJ_ROOT)}")
     return failed
+
+
+def describe(params: Params) -> str:
+    """A run, its notebook, its params file and its cell of the grid, as the progress lines name it."""
+    source = f"{params.pairing}.{params.variant}" if params.variant else params.pairing
+    return (f"{params.run_name}: notebooks/{params.pairing}.ipynb with params/{params.profile}/{source}.yaml "
+            f"({params.data_set} × {params.loss})")

@@ -35,3 +35,17 @@ def test_a_record_from_before_fast_path_reproduces_on_the_path_it_trained_on():
     assert runner.record_params(old)["fast_path"] is False
     assert runner.record_params({**old, "training": {"path": "fast"}})["fast_path"] is True
     assert runner.record_params({"params": {"fast_path": False}, "training": {"path": "fast"}})["fast_path"] is False
+
+
+def test_a_pairing_runs_with_its_variants_and_pairing_dot_variant_runs_one(monkeypatch):
+    from pairings import runner
+    from pairings.params import ParamsError
+
+    monkeypatch.setattr(runner, "preflight", lambda params: None)
+    assert [p.run_name for p in runner.plan("quick", ["snli-softmax"])] == \
+        ["snli-softmax", "snli-softmax.cosine", "snli-softmax.mnrl"]
+    assert [p.run_name for p in runner.plan("quick", ["snli-softmax.mnrl", "greetings-mnrl.cosine"])] == \
+        ["snli-softmax.mnrl", "greetings-mnrl.cosine"]
+    with pytest.raises(ParamsError, match=r"--pairing snli-softmax.nope: params/quick/snli-softmax.nope.yaml does "
+                                          r"not exist \(variants of snli-softmax: cosine, mnrl\)"):
+        runner.plan("quick", ["snli-softmax.nope"])

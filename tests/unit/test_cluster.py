@@ -1,0 +1,62 @@
+"""The Ray executor's parts that need no Ray: its options, its missing-extra error, and the files a run on
+another node sends home (tests/slow/test_ray.py runs it on Ray)."""
+
+import builtins
+import sys
+
+import pytest
+
+from pairings import __main__ as cli
+from pairings import cluster, config, runner
+from pairings.params import Params, ParamsError
+
+
+@pytest.mark.parametrize("option", [["--address", "auto"], ["--gpus-per-run", "0.5"], ["--cpus-per-run", "2"],
+                                    ["--local-cpus", "2"]])
+def test_ray_options_need_the_ray_executor(option, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["run", "--profile", "quick", *option])
+    assert exit_.value.code == 2
+    assert f"{option[0]} is an option of --executor ray" in capsys.readouterr().err
+
+
+def test_without_ray_the_executor_says_how_to_install_it(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "ray", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(ParamsError, match=r"--executor ray needs Ray, an optional extra: pip install -e '\.\[ray\]'"):
+        cluster.run_all([Params.load("quick", "greetings-mnrl")])
+
+
+def test_the_sequential_executor_never_imports_ray():
+    import subprocess
+
+    code = ("import sys; from pairings import runner, __main__; "
+            "assert 'ray' not in sys.modules and 'pairings.cluster' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_run_on_another_node_sends_its_files_but_not_its_checkpoints(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "REPORTS_DIR", tmp_path / "reports")
+    params = Params.load("quick", "greetings-mnrl")
+    staging = runner.staging_of(params)
+    for name, text in {"greetings-mnrl.ipynb": "{}", "greetings-mnrl.html": "<html>", "record.json": "{}",
+                       "model/config.json": "{}", "model/1_Pooling/config.json": "{}",
+                       "checkpoints/checkpoint-5/state.json": "{}", "progress.jsonl": "{}"}.items():
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        (staging / name).write_text(text)
+    files = cluster._pack(staging)
+    assert sorted(files) == ["greetings-mnrl.html", "greetings-mnrl.ipynb", "model/1_Pooling/config.json",
+                             "model/config.json", "record.json"]
+    (staging / "greetings-mnrl.html").write_text("stale")  # the driver's own staging: replaced, checkpoints kept
+    cluster._unpack(params, files)
+    assert (staging / "greetings-mnrl.html").read_text() == "<html>"
+    assert (staging / "model" / "1_Pooling" / "config.json").is_file()
+    assert (staging / "checkpoints" / "checkpoint-5" / "state.json").is_file()
+    assert not (staging / "progress.jsonl").exists()
