@@ -40,6 +40,8 @@ def run_all(runs: list[Params], log=print, address: str | None = None, gpus_per_
     ray = _ray()
     if not runs:
         return 0
+    if address and address != "auto":
+        _check_address(address)
     started = not ray.is_initialized()
     if started:
         import logging
@@ -50,6 +52,8 @@ def run_all(runs: list[Params], log=print, address: str | None = None, gpus_per_
                      configure_logging=True, **options)
         except (ConnectionError, ray.exceptions.RayError) as err:
             last = [line for line in str(err).splitlines() if line.strip()][-1:] or [type(err).__name__]
+            if address is None:
+                raise RuntimeError(f"cannot start a local Ray: {last[0][:300]}") from None
             raise ParamsError(f"--address {address}: cannot join a Ray cluster there: {last[0][:300]} (a cluster "
                               f"with token authentication, Ray's default: RAY_AUTH_MODE=token here too)") from None
     # a node that sees this file shares our project folder: its runs leave their files in our staging
@@ -63,6 +67,18 @@ def run_all(runs: list[Params], log=print, address: str | None = None, gpus_per_
         marker.unlink(missing_ok=True)
         if started:
             ray.shutdown()
+
+
+def _check_address(address: str) -> None:
+    """A head's address must answer before Ray is asked to join it: Ray itself retries for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ParamsError(f"--address {address}: expected HOST:PORT of a Ray head (e.g. 10.0.0.1:6379) or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise ParamsError(f"--address {address}: no Ray head answers there ({err.strerror or err}); start one "
+                          f"with `ray start --head --port={port}`") from None
 
 
 def _check_resources(ray, gpus_per_run: float, cpus_per_run: float) -> str:

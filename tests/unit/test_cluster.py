@@ -2,6 +2,7 @@
 another node sends home (tests/slow/test_ray.py runs it on Ray)."""
 
 import builtins
+import socket
 import sys
 
 import pytest
@@ -60,3 +61,13 @@ def test_a_run_on_another_node_sends_its_files_but_not_its_checkpoints(tmp_path,
     assert (staging / "model" / "1_Pooling" / "config.json").is_file()
     assert (staging / "checkpoints" / "checkpoint-5" / "state.json").is_file()
     assert not (staging / "progress.jsonl").exists()
+
+
+def test_an_address_where_no_head_answers_is_refused_at_once():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ParamsError, match=rf"--address 127.0.0.1:{port}: no Ray head answers there"):
+        cluster._check_address(f"127.0.0.1:{port}")
+    with pytest.raises(ParamsError, match=r"--address nonsense: expected HOST:PORT of a Ray head"):
+        cluster._check_address("nonsense")
