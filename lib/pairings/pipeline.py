@@ -42,7 +42,14 @@ class Run:
         return cls(Params.from_notebook(pairing, namespace))
 
     def params_table(self):
-        return tables.params_table(self.params)
+        """Every parameter of the run; a grid cell (a seed data set under another loss) says so first, since
+        the notebook's prose describes its seed pairing's loss."""
+        p, seed_loss = self.params, self.data_set.recipe.get("loss")
+        if seed_loss and p.loss != seed_loss:
+            print(f"This run is a cell of the data × loss grid: {self.data_set.name} × {sets.LOSS_NAMES[p.loss]}, the "
+                  f"recipe of {self.data_set.pairing} under another loss; the notes of this notebook describe "
+                  f"{self.data_set.pairing} ({sets.LOSS_NAMES[seed_loss]}).")
+        return tables.params_table(p)
 
     # ---- 1-3: model, data, loss ---------------------------------------------------------------
 

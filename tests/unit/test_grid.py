@@ -100,3 +100,15 @@ def test_grid_conclusions_name_the_most_harmful_data_set_and_the_best_loss_per_d
     assert any("most harmful data set is snli (-0.3000" in line for line in lines)
     assert "snli: mnrl keeps STSb best (-0.2900), softmax least (-0.4400)." in lines
     assert any(line.startswith("STSb falls by more than 0.01 under every loss tried on: quora, snli") for line in lines)
+
+
+def test_a_grid_cells_notebook_says_it_is_not_its_seed_pairing(capsys):
+    from pairings.pipeline import Run
+
+    Run.start("udemy-cosine", {"profile": "quick", "variant": "mnrl"}).params_table()
+    assert capsys.readouterr().out.startswith("This run is a cell of the data × loss grid: udemy × "
+                                              "MultipleNegativesRankingLoss, the recipe of udemy-cosine under another "
+                                              "loss; the notes of this notebook describe udemy-cosine "
+                                              "(CosineSimilarityLoss).")
+    Run.start("udemy-cosine", {"profile": "quick", "variant": ""}).params_table()
+    assert capsys.readouterr().out == ""
