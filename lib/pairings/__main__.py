@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                             "as PAIRING.VARIANT (e.g. snli-softmax.mnrl); repeat for several")
         p.add_argument("--seed", action="append", type=int, help="run each pairing with this seed; repeat for several")
     run.add_argument("--no-summary", action="store_true", help="skip the summary notebook")
+    run.add_argument("--no-variants", action="store_true",
+                     help="each pairing's own params file only, not its variants (e.g. the five seed pairings)")
     run.add_argument("--resume", action="store_true",
                      help="continue each run from its latest checkpoint (params need checkpoint_steps)")
     scale = run.add_argument_group("scale out (Ray, an optional extra: pip install -e '.[ray]')")
@@ -151,7 +153,8 @@ def _command(args, runner) -> int:
     ray_options = {} if args.executor == "sequential" else dict(
         address=args.address, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run, local_cpus=args.local_cpus)
     return 1 if runner.run(args.profile, args.pairing, args.seed, summary=not args.no_summary,
-                           resume=args.resume, executor=args.executor, **ray_options) else 0
+                           resume=args.resume, executor=args.executor, with_variants=not args.no_variants,
+                           **ray_options) else 0
 
 
 if __name__ == "__main__":

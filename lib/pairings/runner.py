@@ -68,7 +68,7 @@ def notebook_of(params: Params) -> Path:
 
 
 def plan(profile: str, pairings: list[str] | None = None, seeds: list[int] | None = None,
-         resume: bool = False) -> list[Params]:
+         resume: bool = False, with_variants: bool = True) -> list[Params]:
     """The runs of a profile, every params file validated and all their data checked first."""
     runs = []
     if profile not in config.PROFILES:
@@ -81,7 +81,7 @@ def plan(profile: str, pairings: list[str] | None = None, seeds: list[int] | Non
         if only and only not in variants(profile, pairing):
             raise ParamsError(f"--pairing {name}: params/{profile}/{name}.yaml does not exist (variants of {pairing}: "
                               f"{', '.join(variants(profile, pairing)) or 'none'})")
-        for variant in [only] if only else ["", *variants(profile, pairing)]:
+        for variant in [only] if only else ["", *(variants(profile, pairing) if with_variants else [])]:
             base = Params.load(profile, pairing, variant=variant)
             for seed in dict.fromkeys(seeds or [base.seed]):
                 params = base if seed == base.seed else base.replace(origin="command line (--seed)", seed=seed)
@@ -418,10 +418,11 @@ def write_index(profile: str) -> Path:
 
 
 def run(profile: str, pairings: list[str] | None = None, seeds: list[int] | None = None,
-        summary: bool = True, resume: bool = False, log=print, executor: str = "sequential", **ray_options) -> int:
+        summary: bool = True, resume: bool = False, log=print, executor: str = "sequential", with_variants: bool = True,
+        **ray_options) -> int:
     """Run a profile; return the number of failed runs. ``executor="ray"`` runs them as Ray tasks
     (cluster.py, with ``ray_options``); the summary and the index are written here either way."""
-    runs = plan(profile, pairings, seeds, resume)
+    runs = plan(profile, pairings, seeds, resume, with_variants)
     log(f"minilm-pairings: {len(runs)} run(s) of the '{profile}' profile → reports/{profile}/"
         + (" on Ray" if executor == "ray" else ""))
     start = time.perf_counter()
