@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     new.add_argument("--loss", required=True, help="mnrl (pairs), softmax (a 'label' column) or cosine (a 'score' column)")
     index = sub.add_parser("index", help="rewrite reports/<profile>/index.html from the records")
     table = sub.add_parser("table", help="print the summary table of a profile's records as Markdown")
+    table.add_argument("--grid", action="store_true", help="the data × loss grid and its decomposition instead")
     summary = sub.add_parser("summary", help="re-execute the summary notebook from the records, and the index")
     reproduce = sub.add_parser("reproduce", help="re-run a published run with its record's parameters and compare")
     reproduce.add_argument("--run", required=True, help="the run's name, e.g. udemy-cosine (its reports/<profile>/<run>.json)")
@@ -133,6 +134,9 @@ def _command(args, runner) -> int:
             print(f"no run records in reports/{args.profile}/ (python -m pairings run --profile {args.profile} "
                   f"writes them)", file=sys.stderr)
             return 1
+        if args.grid:
+            print(stats.grid_markdown(records))
+            return 0
         print(stats.markdown(stats.summary_table(records).drop(columns=["data (stand-in)"])))
         return 0
     if args.command == "reproduce":

@@ -167,10 +167,11 @@ def conclusions(records: list[dict]) -> list[str]:
 
 def markdown(table: pd.DataFrame) -> str:
     """A DataFrame as a Markdown table (for the README's results, printed by `python -m pairings table`)."""
-    cols = [table.index.name or ""] + [str(c) for c in table.columns]
+    name = lambda key: ": ".join(map(str, key)) if isinstance(key, tuple) else str(key)  # a MultiIndex level pair
+    cols = [table.index.name or ""] + [name(c) for c in table.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for idx, row in table.iterrows():
-        lines.append("| " + " | ".join([f"`{idx}`"] + [str(v) for v in row.values]) + " |")
+        lines.append("| " + " | ".join([f"`{name(idx)}`"] + [str(v) for v in row.values]) + " |")
     return "\n".join(lines)
 
 
@@ -223,6 +224,22 @@ def grid_table(records: list[dict]) -> pd.DataFrame:
     table = pd.DataFrame(rows).T
     table.columns = pd.MultiIndex.from_tuples(table.columns)
     return table
+
+
+def grid_markdown(records: list[dict]) -> str:
+    """The grid for the README (`python -m pairings table --grid`): per data set its task metric, and per loss
+    the change of the task metric, STSb and SICK-R ("—": no run, or a record from before SICK-R); then the
+    decomposition of each change into data and loss effects."""
+    grid = grid_table(records)
+    metric = {d: next((m for m in grid.loc[d, [(loss, "task metric") for loss in GRID_LOSSES]] if m != "—"), "—")
+              for d in grid.index}
+    flat = grid.drop(columns=[c for c in grid.columns if c[1] in ("task metric", "seeds")])
+    flat.columns = [(loss, "task" if q == "task metric change" else q.removesuffix(" change")) for loss, q in flat.columns]
+    flat.insert(0, "task metric", [metric[d] for d in flat.index])
+    flat.index.name = "data set"
+    seeds = {(d, loss): n for d in grid.index for loss in GRID_LOSSES if (n := grid.loc[d, (loss, "seeds")])}
+    note = "Seeds per cell: " + ", ".join(f"{d} × {loss} {n}" for (d, loss), n in seeds.items()) + "."
+    return f"{markdown(flat)}\n\n{note}\n\n{markdown(decomposition_table(records))}"
 
 
 @dataclass

@@ -132,6 +132,18 @@ def test_readme_results_table_is_printed_from_the_local_records(capsys):
     assert len(printed) > 2 and table == printed
 
 
+def test_readme_grid_is_printed_from_the_local_records(capsys):
+    """The README's data × loss grid and its decomposition are what `python -m pairings table --profile local
+    --grid` prints from reports/local/*.json, verbatim."""
+    from pairings import __main__ as cli
+
+    assert cli.main(["table", "--profile", "local", "--grid"]) == 0
+    printed = capsys.readouterr().out.strip()
+    readme = (config.PROJ_ROOT / "README.md").read_text(encoding="utf-8")
+    results = readme.split("\n## Results", 1)[1].split("\n## ", 1)[0]
+    assert printed.count("\n|") > 10 and printed in results
+
+
 def test_summary_figures_are_saved_from_the_executed_notebook(tmp_path):
     paths = site.save_figures(QUICK / "summary.ipynb", tmp_path, "summary")
     assert len(paths) >= 2 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
