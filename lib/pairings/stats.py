@@ -77,11 +77,12 @@ def summary_table(records: list[dict]) -> pd.DataFrame:
 
 def ablations(records: list[dict]) -> pd.DataFrame:
     """Each ablation against its pairing's seed recipe, after fine-tuning: the difference of the means and
-    whether it exceeds the seed-to-seed spread (the larger standard deviation of the two groups)."""
+    whether it exceeds the seed-to-seed spread (the larger standard deviation of the two groups). A variant
+    that changes the loss is a cell of the data × loss grid (``grid_table``), not an ablation."""
     groups, rows = group(records), []
     for name, runs in groups.items():
         base = groups.get(runs[0]["pairing"])
-        if name == runs[0]["pairing"] or not base:
+        if name == runs[0]["pairing"] or not base or runs[0]["params"]["loss"] != base[0]["params"]["loss"]:
             continue
         after = lambda g, k: float(np.mean([r["metrics"]["after"][k] for r in g]))
         shown = [runs[0]["task_metric"], "stsb_spearman"]
@@ -89,7 +90,7 @@ def ablations(records: list[dict]) -> pd.DataFrame:
                   and all(k in r["metrics"]["after"] for r in runs + base)]
         if others:  # what the ablation moved most besides those two, e.g. dot-product retrieval for `normalize`
             shown.append(max(others, key=lambda k: abs(after(runs, k) - after(base, k))))
-        for key in dict.fromkeys(shown):
+        for key in (k for k in dict.fromkeys(shown) if all(k in r["metrics"]["after"] for r in runs + base)):
             ours, theirs = ([r["metrics"]["after"][key] for r in g] for g in (runs, base))
             sds = [float(np.std(g, ddof=1)) for g in (ours, theirs) if len(g) > 1]
             spread = max(sds) if sds else None
@@ -231,8 +232,11 @@ def grid_markdown(records: list[dict]) -> str:
     the change of the task metric, STSb and SICK-R ("—": no run, or a record from before SICK-R); then the
     decomposition of each change into data and loss effects."""
     grid = grid_table(records)
-    metric = {d: next((m for m in grid.loc[d, [(loss, "task metric") for loss in GRID_LOSSES]] if m != "—"), "—")
-              for d in grid.index}
+    metric = {}  # a data set's task metric; where a loss leaves the head-free one (SNLI), each named with its loss
+    for d in grid.index:
+        named = {loss: m for loss in GRID_LOSSES if (m := grid.loc[d, (loss, "task metric")]) != "—"}
+        metric[d] = (next(iter(named.values())) if len(set(named.values())) == 1
+                     else "; ".join(f"{loss}: {m}" for loss, m in named.items()))
     flat = grid.drop(columns=[c for c in grid.columns if c[1] in ("task metric", "seeds")])
     flat.columns = [(loss, "task" if q == "task metric change" else q.removesuffix(" change")) for loss, q in flat.columns]
     flat.insert(0, "task metric", [metric[d] for d in flat.index])
