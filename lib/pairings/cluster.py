@@ -189,7 +189,8 @@ def _task(params: Params, marker: str, events):
     node = socket.gethostname()
     if _nodes_on_host(ray) > 1:
         node = f"{node}:{ray.get_runtime_context().get_node_id()[:6]}"
-    events.put((params.run_name, node, device))
+    # fire and forget: a task that waits on ray.get lends its CPU back, and Ray would start another run on it
+    events.actor.put_nowait.remote((params.run_name, node, device))
     staging = runner.staging_of(params)
     shared = (staging.parent / marker).exists()
     outcome = runner.attempt(params, follow=False)

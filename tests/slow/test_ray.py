@@ -143,11 +143,13 @@ def test_ctrl_c_cancels_the_runs_and_says_what_ran(tmp_path):
         time.sleep(0.2)
     assert any(line.startswith("[start]") for line in lines), "".join(lines)
     time.sleep(5)  # the first run's kernel is busy
+    started = sum(line.startswith("[start]") for line in lines)
     run.send_signal(signal.SIGINT)
     run.wait(timeout=120)
     reader.join(timeout=10)
     out = "".join(lines)
     assert run.returncode == 130, out
+    assert started == 1, f"a 1-CPU Ray ran {started} runs at once:\n{out}"
     assert re.search(r"interrupted: Ray runs by SIGINT: published none; cancelled (greetings-mnrl|udemy-cosine), "
                      r"(greetings-mnrl|udemy-cosine); every other report is as it was", out), out
     for path, content in good.items():
