@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-summary", action="store_true", help="skip the summary notebook")
     run.add_argument("--no-variants", action="store_true",
                      help="each pairing's own params file only, not its variants (e.g. the five seed pairings)")
+    run.add_argument("--jobs", "-j", type=int, default=1,
+                     help="runs at once on this machine, each with an equal share of its CPU cores (default 1)")
     run.add_argument("--resume", action="store_true",
                      help="continue each run from its latest checkpoint (params need checkpoint_steps)")
     scale = run.add_argument_group("scale out (Ray, an optional extra: pip install -e '.[ray]')")
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         given += [o for o, d in (("gpus_per_run", 0.0), ("cpus_per_run", 1.0)) if getattr(args, o) != d]
         if given:
             parser.error(f"--{given[0].replace('_', '-')} is an option of --executor ray")
+    if args.command == "run" and args.executor == "ray" and args.jobs != 1:
+        parser.error("--jobs is an option of the sequential executor (Ray runs as many as --cpus-per-run allows)")
 
     from . import runner, safe_yaml
     from .params import ParamsError
@@ -157,7 +161,7 @@ def _command(args, runner) -> int:
     ray_options = {} if args.executor == "sequential" else dict(
         address=args.address, gpus_per_run=args.gpus_per_run, cpus_per_run=args.cpus_per_run, local_cpus=args.local_cpus)
     return 1 if runner.run(args.profile, args.pairing, args.seed, summary=not args.no_summary,
-                           resume=args.resume, executor=args.executor, with_variants=not args.no_variants,
+                           resume=args.resume, executor=args.executor, with_variants=not args.no_variants, jobs=args.jobs,
                            **ray_options) else 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJ_ROOT = Path(os.environ.get("PAIRINGS_ROOT", Path(__file__).resolve().parents[2]))
+PROJ_ROOT = Path(os.environ.get("PAIRINGS_ROOT", Path(__file__).resolve().parents[2])).resolve()
 DATA_DIR = PROJ_ROOT / "data"
 SEED_CARDS_DIR = DATA_DIR / "seed-cards"
 PARAMS_DIR = PROJ_ROOT / "params"

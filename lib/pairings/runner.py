@@ -357,9 +357,11 @@ def reproduce(profile: str, run_name: str, tolerance: float = REPRODUCE_TOLERANC
 
 def record_params(rec: dict) -> dict:
     """A record's parameters, with what it left implicit made explicit: a record made before ``fast_path``
-    was a parameter trained on the path its ``training.path`` names, whatever today's default is."""
+    (or ``fast_dropout``) was a parameter trained on the path its ``training`` names, whatever today's default."""
     params = dict(rec["params"])
     params.setdefault("fast_path", rec["training"].get("path", "trainer") == "fast")
+    # a record made before ``fast_dropout`` was a parameter used torch's dropout
+    params.setdefault("fast_dropout", any("PCG64" in o for o in rec["training"].get("options", [])))
     return params
 
 
@@ -419,12 +421,16 @@ def write_index(profile: str) -> Path:
 
 def run(profile: str, pairings: list[str] | None = None, seeds: list[int] | None = None,
         summary: bool = True, resume: bool = False, log=print, executor: str = "sequential", with_variants: bool = True,
-        **ray_options) -> int:
-    """Run a profile; return the number of failed runs. ``executor="ray"`` runs them as Ray tasks
-    (cluster.py, with ``ray_options``); the summary and the index are written here either way."""
+        jobs: int = 1, **ray_options) -> int:
+    """Run a profile; return the number of failed runs. ``jobs`` > 1 runs that many at once on this machine
+    (run_parallel); ``executor="ray"`` runs them as Ray tasks (cluster.py, with ``ray_options``); the summary
+    and the index are written here either way."""
+    if jobs < 1:
+        raise ParamsError(f"--jobs {jobs}: must be at least 1")
     runs = plan(profile, pairings, seeds, resume, with_variants)
+    at_once = f", {min(jobs, len(runs))} at once" if executor != "ray" and jobs > 1 and len(runs) > 1 else ""
     log(f"minilm-pairings: {len(runs)} run(s) of the '{profile}' profile → reports/{profile}/"
-        + (" on Ray" if executor == "ray" else ""))
+        + (" on Ray" if executor == "ray" else at_once))
     start = time.perf_counter()
     with contextlib.ExitStack() as locks:
         for params in runs:  # a run of this profile already under way elsewhere: refuse before starting any
@@ -433,6 +439,8 @@ def run(profile: str, pairings: list[str] | None = None, seeds: list[int] | None
             from . import cluster
 
             failed = cluster.run_all(runs, log=log, **ray_options)
+        elif jobs > 1 and len(runs) > 1:
+            failed = run_parallel(runs, jobs, log)
         else:
             failed = 0
             for i, params in enumerate(runs, 1):
@@ -449,6 +457,86 @@ def run(profile: str, pairings: list[str] | None = None, seeds: list[int] | None
     log(f"{len(runs) - failed} of {len(runs)} run(s) succeeded in {time.perf_counter() - start:.0f} s; "
         f"open {index.relative_to(config.PROJ_ROOT)}")
     return failed
+
+
+def run_parallel(runs: list[Params], jobs: int, log=print) -> int:
+    """Up to ``jobs`` runs at once on this machine, each in a papermill kernel of its own with an equal share
+    of the CPU cores as torch threads (the record says how many); this thread publishes each run as it ends,
+    by the same rules as one after another. A line per run when it starts and when it ends, not a bar.
+
+    The kernels start in notebooks/: papermill sets the process's working directory around each execution
+    (not thread-safe unless every execution sets the same one, as here, from there). Ctrl-C or SIGTERM stops
+    every kernel; runs under way are cleaned (or kept for --resume), those not started never start."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    jobs = min(jobs, len(runs))
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    done: dict[str, bool] = {}
+    started: set[str] = set()
+
+    def start(params: Params) -> Outcome:
+        started.add(params.run_name)
+        log(f"[start] {describe(params)}")
+        return attempt(params, follow=False)
+
+    with _environment(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads), _working_dir(config.NOTEBOOKS_DIR), \
+            ThreadPoolExecutor(jobs, thread_name_prefix="run") as pool:
+        pending = {pool.submit(start, params): params for params in runs}
+        try:
+            while pending:
+                ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in ready:
+                    params = pending.pop(future)
+                    prefix = f"[{len(done) + 1}/{len(runs)}] {params.run_name}"
+                    try:
+                        done[params.run_name] = land(params, future.result(), log=lambda line: log(f"{prefix}: {line.strip()}"))
+                    except Interrupted as err:
+                        if err.told:  # published, then the signal
+                            done[params.run_name] = True
+                        raise
+        except Interrupted as err:
+            for future in pending:
+                future.cancel()
+            _stop_kernels()  # the runs under way fail at once; their threads end
+            wait(pending)
+            under_way = [p for p in pending.values() if p.run_name in started]
+            kept = [p.run_name for p in under_way if p.checkpoint_steps and (staging_of(p) / "checkpoints").is_dir()]
+            for params in under_way:
+                if params.run_name not in kept:
+                    shutil.rmtree(staging_of(params), ignore_errors=True)
+                else:
+                    _clear(staging_of(params), keep=("checkpoints",))
+            published = [name for name, ok in done.items() if ok]
+            failed = [name for name, ok in done.items() if not ok]
+            parts = [f"published {', '.join(published) or 'none'}"] + [f"failed {', '.join(failed)}"] * bool(failed)
+            parts += [f"stopped {', '.join(p.run_name for p in under_way) or 'none'}",
+                      f"not started {', '.join(p.run_name for p in pending.values() if p not in under_way) or 'none'}"]
+            parts += [f"staging kept for --resume: {', '.join(kept)}"] * bool(kept)
+            raise Interrupted(err.signum, f"runs by {signal.Signals(err.signum).name}: {'; '.join(parts)}; every "
+                                          f"other report is as it was", told=True) from None
+    return sum(not ok for ok in done.values())
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    """Within: these environment variables set (kernels started within inherit them); then restored."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+@contextlib.contextmanager
+def _working_dir(path: Path):
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
 
 
 def describe(params: Params) -> str:

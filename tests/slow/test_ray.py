@@ -5,10 +5,8 @@ ports whose second node runs in another copy of the project (so its files come b
 Ray is an optional extra: these tests skip without it, except in CI, which installs it and sets
 PAIRINGS_REQUIRE_RAY=1 so that a missing Ray fails instead."""
 
-import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,60 +18,21 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pairings import config, runner
+import projects
 
 if os.environ.get("PAIRINGS_REQUIRE_RAY"):
     import ray  # noqa: F401
 else:
     pytest.importorskip("ray")
 
-RUNS = ("greetings-mnrl", "udemy-cosine")
-# A Ray task gets --cpus-per-run threads (Ray sets OMP_NUM_THREADS): 1 here, where the committed quick records
-# were trained with 2. The same float32 sums in another order: the records agree to rounding, not bit for bit.
-TOLERANCE = 1e-5
-QUICK = config.REPORTS_DIR / "quick"
-
-
-def _project(folder: Path, runs=RUNS) -> Path:
-    """A project root of our own with the real notebooks and data, and the quick params of ``runs`` only."""
-    root = folder / "project"
-    shutil.copytree(config.NOTEBOOKS_DIR, root / "notebooks")
-    (root / "data").symlink_to(config.DATA_DIR)
-    quick = root / "params" / "quick"
-    quick.mkdir(parents=True)
-    (root / "params" / "local").mkdir()
-    for name in ("_profile", *runs):
-        shutil.copy(config.PARAMS_DIR / "quick" / f"{name}.yaml", quick)
-    return root
-
-
-def _env(root: Path) -> dict:
-    return {**os.environ, "PAIRINGS_ROOT": str(root), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+RUNS, QUICK = projects.RUNS, projects.QUICK
+_project, _env, _good_reports, _same_as_sequential = (projects.project, projects.env, projects.good_reports,
+                                                      projects.same_as_sequential)
 
 
 def _pairings(root: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pairings", "run", "--executor", "ray", "--no-summary", *args],
                           cwd=root, env=_env(root), capture_output=True, text=True, timeout=timeout)
-
-
-def _good_reports(root: Path, runs=RUNS) -> dict[Path, bytes]:
-    """The committed quick reports of ``runs`` as the project's last good ones."""
-    reports = root / "reports" / "quick"
-    reports.mkdir(parents=True, exist_ok=True)
-    for run in runs:
-        for suffix in (".json", ".ipynb", ".html"):
-            shutil.copy(QUICK / f"{run}{suffix}", reports)
-    return {p: p.read_bytes() for p in reports.iterdir()}
-
-
-def _same_as_sequential(root: Path, run: str) -> dict:
-    """The run's record against the committed one of the sequential executor: every metric and logged loss."""
-    new = json.loads((root / "reports" / "quick" / f"{run}.json").read_text())
-    old = json.loads((QUICK / f"{run}.json").read_text())
-    gaps = runner.compare_records(old, new, TOLERANCE)
-    assert [s for s, _ in new["training"]["loss_history"]] == [s for s, _ in old["training"]["loss_history"]]
-    assert gaps["within_tolerance"] and gaps["largest_loss_gap"] <= TOLERANCE, (run, gaps["metric_gaps"])
-    return gaps
 
 
 def _say(capsys, text: str) -> None:
