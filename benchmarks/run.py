@@ -73,6 +73,12 @@ def recipe(profile: str, pairing: str) -> Params:
     return Params.load(profile, pairing).replace(checkpoint_steps=None, resume=False, output_dir=None)
 
 
+def study(params: Params) -> Params:
+    """The study's path at its fastest: whatever the profile says of ``fast_dropout`` (the local profile keeps
+    torch's dropout for its records' sake), the benchmark times the CPU dropout too."""
+    return params.replace(fast_path=True, fast_dropout=True)
+
+
 def train_steps(params: Params, train_set, warmup: int, steps: int, workdir: Path, callbacks=()) -> tuple[float, dict]:
     torch.manual_seed(params.seed)
     model = train.load_model(params)
@@ -99,11 +105,12 @@ def bench(profile: str, pairing: str, warmup: int, steps: int, encode_limit: int
     base = recipe(profile, pairing)
     prep = sets.get(base.data_set).prepare(base)
     train_set = prep.train_dataset
-    rates = {}
+    rates, options = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for path in ("peer", "study"):
-            params = base.replace(fast_path=path == "study")
-            rates[path], _ = train_steps(params, train_set, warmup, steps, Path(tmp) / path)
+            params = study(base) if path == "study" else base.replace(fast_path=False)
+            rates[path], result = train_steps(params, train_set, warmup, steps, Path(tmp) / path)
+            options[path] = result["options"]
             print(f"  {pairing:15s} {path:5s} {rates[path]:8.3f} steps/s", flush=True)
     sentences = (list(prep.stsb.dataset["sentence1"]) + list(prep.stsb.dataset["sentence2"]))[:encode_limit]
     encode = {path: encode_rate(base, sentences, path == "study") for path in ("peer", "study")}
@@ -111,7 +118,7 @@ def bench(profile: str, pairing: str, warmup: int, steps: int, encode_limit: int
             "train_pairs": len(train_set), "timed_steps": steps, "warmup_steps": warmup,
             "peer_steps_per_s": rates["peer"], "study_steps_per_s": rates["study"],
             "peer_ms_per_step": 1000 / rates["peer"], "study_ms_per_step": 1000 / rates["study"],
-            "speedup_ratio": rates["study"] / rates["peer"],
+            "speedup_ratio": rates["study"] / rates["peer"], "study_options": options["study"],
             "encode_sentences": len(sentences),
             "peer_encode_per_s": encode["peer"], "study_encode_per_s": encode["study"]}
 
@@ -132,7 +139,7 @@ def breakdown(profile: str, pairing: str, warmup: int, steps: int, fast: bool = 
     """Where a step's time goes: torch.profiler self time per op, grouped, in ms per step."""
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
-    params = recipe(profile, pairing).replace(fast_path=fast)
+    params = study(recipe(profile, pairing)) if fast else recipe(profile, pairing).replace(fast_path=False)
     prep = sets.get(params.data_set).prepare(params)
     device = train.pick_device(params)
     prof = torch_profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else []))
@@ -177,28 +184,29 @@ def equivalence(profile: str, pairing: str) -> dict:
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         for path in ("peer", "study"):
-            params = base.replace(fast_path=path == "study")
+            params = study(base) if path == "study" else base.replace(fast_path=False)
             model = train.load_model(params)
             loss = train.make_loss(params.loss, model, prep.shaped.num_labels, seed=params.seed)
             result = train.fit(model, loss, prep.train_dataset, params, Path(tmp) / path)
             metrics = evaluate.stsb(model, prep.stsb.dataset)
             runs[path] = {"loss_history": result["loss_history"], "seconds_per_step": result["seconds_per_step"],
-                          "steps": result["steps"], **metrics}
+                          "steps": result["steps"], "options": result["options"], **metrics}
             print(f"  {path:5s} {result['steps']} steps, {result['seconds_per_step']:.3f} s/step, "
                   f"STSb Spearman {metrics['stsb_spearman']:.4f}", flush=True)
-    peer, study = (window_means(runs[p]["loss_history"]) for p in ("peer", "study"))
-    gaps = {start: abs(peer[start] - study[start]) for start in peer if start in study}
+    peer, ours = (window_means(runs[p]["loss_history"]) for p in ("peer", "study"))
+    gaps = {start: abs(peer[start] - ours[start]) for start in peer if start in ours}
     worst = max(gaps, key=gaps.get)
     out = {"pairing": pairing, "profile": profile, "seed": base.seed, "steps": runs["peer"]["steps"],
+           "study_options": runs["study"]["options"],
            "window_steps": 50, "largest_window_gap": gaps[worst], "largest_gap_window_start": worst,
-           "loss_at_largest_gap": {"peer": peer[worst], "study": study[worst]},
+           "loss_at_largest_gap": {"peer": peer[worst], "study": ours[worst]},
            "stsb_spearman": {p: runs[p]["stsb_spearman"] for p in runs},
            "stsb_spearman_gap": abs(runs["peer"]["stsb_spearman"] - runs["study"]["stsb_spearman"]),
-           "seconds_per_step": {p: runs[p]["seconds_per_step"] for p in runs}, "windows": {"peer": peer, "study": study},
+           "seconds_per_step": {p: runs[p]["seconds_per_step"] for p in runs}, "windows": {"peer": peer, "study": ours},
            "tolerance": EQUIVALENCE_TOLERANCE}
     out["within_tolerance"] = max(out["largest_window_gap"], out["stsb_spearman_gap"]) <= EQUIVALENCE_TOLERANCE
     print(f"  largest gap between 50-step window means: {gaps[worst]:.4f} (steps {worst}-{worst + 49}: "
-          f"peer {peer[worst]:.4f}, study {study[worst]:.4f}); STSb Spearman gap {out['stsb_spearman_gap']:.4f}")
+          f"peer {peer[worst]:.4f}, study {ours[worst]:.4f}); STSb Spearman gap {out['stsb_spearman_gap']:.4f}")
     return out
 
 

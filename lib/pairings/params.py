@@ -83,9 +83,15 @@ class Params:
     # the study's training path (pairings.speed): packed encoder + fused AdamW, the same fp32 training;
     # false: the plain SentenceTransformerTrainer with the seed card's arguments (the peer)
     fast_path: bool = True
+    # on the CPU, the study's path also draws its dropout masks from NumPy's PCG64 and attends text by text
+    # for long texts (pairings.speed); false: torch's dropout and attention there, as the plain model
+    fast_dropout: bool = True
     # where the run writes its record and model; None: runs/<profile>/<run>
     output_dir: str | None = None
     device: str = "auto"
+    # torch's CPU threads for the run (None: torch's default, one per core); a fixed number gives the same
+    # float32 sums whoever runs the notebook (the quick profile: 1, as `make study` runs two at once)
+    torch_threads: int | None = None
 
     # ---- construction -------------------------------------------------------------------------
 
@@ -359,7 +365,8 @@ def _validate(p: Params, spec) -> None:
             fail(key, "must be at least 1")
     if p.epochs > MAX_EPOCHS:
         fail("epochs", f"must be at most {MAX_EPOCHS:,}")
-    for key in ("train_pairs", "test_pairs", "stsb_pairs", "sick_pairs", "transfer_pairs", "checkpoint_steps"):
+    for key in ("train_pairs", "test_pairs", "stsb_pairs", "sick_pairs", "transfer_pairs", "checkpoint_steps",
+                "torch_threads"):
         if getattr(p, key) is not None and getattr(p, key) < 1:
             fail(key, "must be at least 1, or null for all")
     for key in ("stsb_pairs", "sick_pairs"):

@@ -39,7 +39,12 @@ class Run:
     @classmethod
     def start(cls, pairing: str, namespace: dict) -> "Run":
         """The run a notebook's parameters describe (see Params.from_notebook)."""
-        return cls(Params.from_notebook(pairing, namespace))
+        params = Params.from_notebook(pairing, namespace)
+        if params.torch_threads:
+            import torch
+
+            torch.set_num_threads(params.torch_threads)
+        return cls(params)
 
     def params_table(self):
         """Every parameter of the run; a grid cell (a seed data set under another loss) says so first, since

@@ -12,6 +12,22 @@ arithmetic being done:
 * **fused AdamW** (``optim="adamw_torch_fused"``): one kernel per step; the same update rule in float32.
   Three of the five cards already used it (``optim`` in their hyperparameters); the other two used
   ``adamw_torch``, a chain of foreach ops.
+* **word-embedding gradient in place** (:class:`WordLookup`): the packed encoder looks its tokens up with a
+  function whose backward adds their gradient rows into ``weight.grad`` directly, one buffer kept for the
+  whole training. The plain embedding backward builds a dense zero ``[30522, 384]`` matrix (46 MB) on every
+  forward pass (an MNRL step has two) and the engine adds them up; on a CPU the fresh allocation's page
+  faults alone took 20–90 ms a step (``benchmarks/results/*-breakdown.md``). The same sums of the same rows.
+* **dropout masks on the CPU** (:func:`dropout`): ``torch.bernoulli`` draws about 10 ns per element there,
+  and attention dropout draws one per query-key pair. The study's path draws its keep-masks from NumPy's
+  PCG64 (one generator per mask, seeded from torch's generator, so the trainer's seeding and checkpointed
+  RNG state govern it) with the same keep probability (to 2^-32) and scale 1 / (1 - p). The masks differ
+  from torch's, as the packed shapes already made them; GPUs keep torch's dropout.
+* **attention text by text when training on the CPU** (:func:`text_attention`) for batches of long texts
+  (over ``PER_TEXT_FROM`` tokens): each text's queries over its own keys, instead of the batch padded to its
+  longest text with the padding masked: the same weights for the real tokens (a masked key's is exactly 0),
+  no work on padding, and score matrices small enough to stay in cache (NCERT's padded ``[16, 12, 145, 145]``
+  ones cost 5–8 ns per element per element-wise pass). Shorter batches keep the masked batch attention,
+  computed step by step (:func:`attention`) to use the masks above.
 
 Nothing here lowers precision (no bf16, no TF32) or changes batch composition (no length bucketing).
 """
@@ -20,8 +36,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from typing import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -32,11 +50,16 @@ except ImportError:  # pragma: no cover
 
 
 
-def options(fast_path: bool, packed: bool) -> list[str]:
+def options(fast_path: bool, packed: bool, fast_dropout: bool = True) -> list[str]:
     """What a run's record says about its training path."""
     if not fast_path:
         return ["SentenceTransformerTrainer with the seed card's arguments (padded batches, the card's optim)"]
-    return ["packed encoder (no compute on padding)"] * bool(packed) + ["fused AdamW"]
+    if not packed:
+        return ["fused AdamW"]
+    cpu = ["dropout masks from NumPy's PCG64 on the CPU",
+           "attention text by text for long texts when training on the CPU"] if fast_dropout else []
+    return ["packed encoder (no compute on padding)", "word-embedding gradient accumulated in place", *cpu,
+            "fused AdamW"]
 
 
 def encoder_of(model) -> torch.nn.Module | None:
@@ -53,9 +76,117 @@ def can_pack(encoder) -> bool:
             and not config.is_decoder)
 
 
+class WordLookup(torch.autograd.Function):
+    """``F.embedding(ids, weight)`` whose backward adds the rows' gradients into ``weight.grad`` itself
+    (``index_add_``: the sums the plain embedding backward makes), into one zeroed buffer kept in
+    ``buffers`` when the grad was set to None, instead of a new dense matrix per pass. The padding row
+    gets no gradient, as with ``padding_idx``."""
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, ids: torch.Tensor, padding_idx: int | None, buffers: dict):
+        ctx.save_for_backward(ids)
+        ctx.weight, ctx.padding_idx, ctx.buffers = weight, padding_idx, buffers
+        return F.embedding(ids, weight)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (ids,) = ctx.saved_tensors
+        weight = ctx.weight
+        if ctx.padding_idx is not None:
+            grad = grad.masked_fill((ids == ctx.padding_idx).unsqueeze(1), 0.0)
+        if weight.grad is None:
+            buffer = ctx.buffers.get(id(weight))
+            if buffer is None or buffer.shape != weight.shape or buffer.device != weight.device:
+                buffer = ctx.buffers[id(weight)] = torch.zeros_like(weight)
+            else:
+                buffer.zero_()
+            weight.grad = buffer
+        weight.grad.index_add_(0, ids, grad.to(weight.grad.dtype))
+        return None, None, None, None
+
+
+def lookup(embedding: torch.nn.Embedding, ids: torch.Tensor, buffers: dict) -> torch.Tensor:
+    if (not (embedding.weight.requires_grad and torch.is_grad_enabled()) or embedding.max_norm is not None
+            or embedding.sparse or embedding.scale_grad_by_freq):
+        return embedding(ids)
+    return WordLookup.apply(embedding.weight, ids, embedding.padding_idx, buffers)
+
+
+class _KeepMask(torch.autograd.Function):
+    """``x * mask / keep`` and its gradient, with ``mask`` drawn by :func:`keep_mask`."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, p: float):
+        mask = keep_mask(x.shape, 1.0 - p)
+        ctx.save_for_backward(mask)
+        ctx.scale = 1.0 / (1.0 - p)
+        return torch.ops.aten.native_dropout_backward(x, mask, ctx.scale)  # x * mask * scale, as dropout does
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (mask,) = ctx.saved_tensors
+        return torch.ops.aten.native_dropout_backward(grad, mask, ctx.scale), None
+
+
+def keep_mask(shape: torch.Size, keep: float) -> torch.Tensor:
+    """A boolean mask, each element True with probability ``keep`` (to 2^-32): 32 random bits per element
+    from NumPy's PCG64, seeded from torch's default generator (so ``torch.manual_seed`` fixes it)."""
+    n = math.prod(shape)
+    seed = int(torch.randint(0, 2**62, (1,)).item())
+    bits = np.random.PCG64(seed).random_raw((n + 1) // 2).view(np.uint32)[:n]
+    return torch.from_numpy(bits < np.uint32(min(round(keep * 2**32), 2**32 - 1))).view(shape)
+
+
+def dropout(x: torch.Tensor, p: float, training: bool, fast: bool = True) -> torch.Tensor:
+    """Dropout as ``F.dropout`` (keep with probability 1 - p, scale by 1 / (1 - p)); on the CPU with
+    :func:`keep_mask`'s masks (``fast``), elsewhere torch's own."""
+    if not training or p == 0.0:
+        return x
+    if not fast or x.device.type != "cpu" or p >= 1.0:
+        return F.dropout(x, p, True)
+    return _KeepMask.apply(x, p)
+
+
+def attention(q, k, v, key_mask: torch.Tensor, p: float, training: bool, scale: float | None,
+              fast: bool = True) -> torch.Tensor:
+    """Scaled dot-product attention of a padded batch with a boolean key mask; training on the CPU with
+    :func:`dropout` (``F.scaled_dot_product_attention``'s math, step by step; ``fast``), else that function."""
+    if not (fast and training and p > 0.0 and q.device.type == "cpu"):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=p if training else 0.0,
+                                              scale=scale)
+    scores = (q @ k.transpose(-1, -2)) * (scale or q.shape[-1] ** -0.5)
+    weights = torch.softmax(scores.masked_fill(~key_mask, float("-inf")), dim=-1)
+    return dropout(weights, p, True) @ v
+
+
+# Training on the CPU, a batch whose longest text has more tokens than this is attended text by text: one
+# text's score matrices then stay in cache and skip the padding; below it, a call per text costs more than
+# it saves (greetings' ~15-token texts: 380 against 259 ms a step; NCERT's ~130: 1383 against 1637).
+PER_TEXT_FROM = 64
+
+
+def text_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: list[int], heads: int, p: float,
+                   scale: float | None) -> torch.Tensor:
+    """Attention of packed ``[tokens, hidden]`` projections, each text's queries over its own keys only: what
+    the padded, masked attention computes for the real tokens (a masked key's weight is exactly 0), with
+    :func:`dropout` on the weights. Used when training on the CPU, where one text's score matrix is small
+    enough to stay in cache and padding costs nothing; ``[tokens, hidden]`` out."""
+    out = []
+    for qi, ki, vi in zip(q.split(lengths), k.split(lengths), v.split(lengths)):
+        n = qi.shape[0]
+        if not n:
+            continue
+        qi, ki, vi = (t.view(n, heads, -1).transpose(0, 1) for t in (qi, ki, vi))  # [heads, n, head size]
+        weights = torch.softmax((qi @ ki.transpose(-1, -2)) * (scale or qi.shape[-1] ** -0.5), dim=-1)
+        out.append((dropout(weights, p, True) @ vi).transpose(0, 1).reshape(n, -1))
+    return torch.cat(out)
+
+
 def packed_forward(bert, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                   token_type_ids: torch.Tensor | None = None, **_: object):
-    """BertModel's forward computed on the real tokens only; returns ``last_hidden_state`` padded back."""
+                   token_type_ids: torch.Tensor | None = None, *, _buffers: dict | None = None,
+                   _fast_dropout: bool = True, **_: object):
+    """BertModel's forward computed on the real tokens only; returns ``last_hidden_state`` padded back.
+    ``_fast_dropout``: on the CPU, :func:`dropout`'s masks and attention text by text for long texts."""
     batch, length = input_ids.shape
     if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
@@ -64,8 +195,11 @@ def packed_forward(bert, input_ids: torch.Tensor, attention_mask: torch.Tensor |
     types = (token_type_ids.reshape(-1)[keep] if token_type_ids is not None
              else torch.zeros_like(positions))
     emb = bert.embeddings
-    x = emb.word_embeddings(input_ids.reshape(-1)[keep]) + emb.token_type_embeddings(types)
-    x = emb.dropout(emb.LayerNorm(x + emb.position_embeddings(positions)))
+    training = bert.training
+    words = lookup(emb.word_embeddings, input_ids.reshape(-1)[keep], {} if _buffers is None else _buffers)
+    x = words + emb.token_type_embeddings(types)
+    fast = _fast_dropout
+    x = dropout(emb.LayerNorm(x + emb.position_embeddings(positions)), emb.dropout.p, training, fast)
 
     hidden = x.shape[-1]
     key_mask = attention_mask.bool()[:, None, None, :]  # [B, 1, 1, L]: queries see real keys only
@@ -74,31 +208,35 @@ def packed_forward(bert, input_ids: torch.Tensor, attention_mask: torch.Tensor |
         full = t.new_zeros(batch * length, t.shape[-1]).index_copy(0, keep, t)
         return full.view(batch, length, heads, -1).transpose(1, 2)
 
+    per_text = fast and training and x.device.type == "cpu" and length > PER_TEXT_FROM  # else the masked batch
+    lengths = attention_mask.sum(1).tolist() if per_text else []
     for layer in bert.encoder.layer:
         att = layer.attention.self
-        heads = att.num_attention_heads
-        q, k, v = (unpack(proj(x), heads) for proj in (att.query, att.key, att.value))
-        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask,
-                                             dropout_p=att.dropout.p if att.training else 0.0,
-                                             scale=getattr(att, "scaling", None))
-        ctx = ctx.transpose(1, 2).reshape(batch * length, hidden)[keep]
+        heads, p, scale = att.num_attention_heads, att.dropout.p, getattr(att, "scaling", None)
+        if per_text:
+            ctx = text_attention(att.query(x), att.key(x), att.value(x), lengths, heads, p, scale)
+        else:
+            q, k, v = (unpack(proj(x), heads) for proj in (att.query, att.key, att.value))
+            ctx = attention(q, k, v, key_mask, p, training, scale, fast)
+            ctx = ctx.transpose(1, 2).reshape(batch * length, hidden)[keep]
         out = layer.attention.output
-        x = out.LayerNorm(out.dropout(out.dense(ctx)) + x)
+        x = out.LayerNorm(dropout(out.dense(ctx), out.dropout.p, training, fast) + x)
         ffn = layer.output
-        x = ffn.LayerNorm(ffn.dropout(ffn.dense(layer.intermediate(x))) + x)
+        x = ffn.LayerNorm(dropout(ffn.dense(layer.intermediate(x)), ffn.dropout.p, training, fast) + x)
 
     last = x.new_zeros(batch * length, hidden).index_copy(0, keep, x).view(batch, length, hidden)
     return BaseModelOutput(last_hidden_state=last)
 
 
 @contextlib.contextmanager
-def packed(model) -> Iterator[bool]:
+def packed(model, fast_dropout: bool = True) -> Iterator[bool]:
     """Within the block, the model's encoder runs packed; yields whether it could (else it runs as is)."""
     bert = encoder_of(model)
     if bert is None or not can_pack(bert) or BaseModelOutput is None:
         yield False
         return
-    bert.forward = functools.partial(packed_forward, bert)  # an instance attribute shadows the method
+    # an instance attribute shadows the method; the buffers (the word-embedding gradient's) live as long
+    bert.forward = functools.partial(packed_forward, bert, _buffers={}, _fast_dropout=fast_dropout)
     try:
         yield True
     finally:

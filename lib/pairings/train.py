@@ -193,7 +193,7 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
     checkpoints = sorted((c for c in Path(trainer.args.output_dir).glob("checkpoint-*")
                           if (c / "trainer_state.json").is_file()), key=_step)
     resumed_from = checkpoints[-1] if params.resume and checkpoints else None
-    with speed.packed(model) if params.fast_path else contextlib.nullcontext(False) as packed:
+    with speed.packed(model, params.fast_dropout) if params.fast_path else contextlib.nullcontext(False) as packed:
         result = trainer.train(resume_from_checkpoint=str(resumed_from) if resumed_from else None)
     seconds = time.perf_counter() - start
     first = _step(resumed_from) if resumed_from else 0
@@ -204,4 +204,4 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
             "resumed_from_step": first or None,
             "seconds_per_step": seconds / max(result.global_step - first, 1),  # the steps this call ran
             "path": "fast" if params.fast_path else "trainer",
-            "options": speed.options(params.fast_path, packed)}
+            "options": speed.options(params.fast_path, packed, params.fast_dropout)}

@@ -29,12 +29,16 @@ def test_compare_records_fails_beyond_the_tolerance():
 
 
 def test_a_record_from_before_fast_path_reproduces_on_the_path_it_trained_on():
-    from pairings import runner
+    from pairings import runner, speed
 
     old = {"params": {"pairing": "udemy-cosine"}, "training": {"path": "trainer"}}
     assert runner.record_params(old)["fast_path"] is False
     assert runner.record_params({**old, "training": {"path": "fast"}})["fast_path"] is True
     assert runner.record_params({"params": {"fast_path": False}, "training": {"path": "fast"}})["fast_path"] is False
+    # and one made before fast_dropout, with torch's dropout
+    assert runner.record_params({**old, "training": {"path": "fast", "options": ["fused AdamW"]}})["fast_dropout"] is False
+    options = speed.options(True, True, fast_dropout=True)
+    assert runner.record_params({**old, "training": {"path": "fast", "options": options}})["fast_dropout"] is True
 
 
 def test_a_pairing_runs_with_its_variants_and_pairing_dot_variant_runs_one(monkeypatch):

@@ -30,10 +30,19 @@ def test_packed_encoder_gives_the_padded_embeddings(model):
     assert "forward" not in vars(speed.encoder_of(model))
 
 
-def test_packed_encoder_gives_the_same_loss_and_gradients(model):
+@pytest.mark.parametrize("mode", ["eval", "train", "train, text by text"])
+def test_packed_encoder_gives_the_same_loss_and_gradients(model, mode, monkeypatch):
+    """No dropout, so that the two paths do the same arithmetic: in eval mode (SDPA on the masked batch), and
+    in train mode with every dropout probability 0 (on the CPU: the masked batch step by step, or, for
+    batches of long texts, attention text by text: here every batch, PER_TEXT_FROM 0)."""
     loss = train.make_loss("mnrl", model)
     features = [model.tokenize(TEXTS), model.tokenize(TEXTS[::-1])]
-    model.eval()  # no dropout: the two paths then do the same arithmetic
+    model.train(mode != "eval")
+    if mode == "train, text by text":
+        monkeypatch.setattr(speed, "PER_TEXT_FROM", 0)
+    dropouts = {m: m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}  # BERT's every dropout
+    for m in dropouts:
+        m.p = 0.0
     results = []
     for pack in (False, True):
         model.zero_grad(set_to_none=True)
@@ -42,6 +51,9 @@ def test_packed_encoder_gives_the_same_loss_and_gradients(model):
             value.backward()
         grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
         results.append((value.item(), grads))
+    for m, value in dropouts.items():
+        m.p = value
+    model.eval()
     (plain_loss, plain_grads), (packed_loss, packed_grads) = results
     assert packed_loss == pytest.approx(plain_loss, rel=1e-5)
     assert plain_grads.keys() == packed_grads.keys()
@@ -50,6 +62,69 @@ def test_packed_encoder_gives_the_same_loss_and_gradients(model):
     scale = max(g.abs().max() for g in plain_grads.values())
     worst = max((plain_grads[n] - packed_grads[n]).abs().max() for n in plain_grads) / scale
     assert worst < 1e-5, worst
+
+
+def test_the_word_lookup_gives_the_embedding_gradient_in_one_buffer():
+    torch.manual_seed(0)
+    plain = torch.nn.Embedding(50, 8, padding_idx=0)
+    weight = plain.weight
+    passes = [torch.tensor([3, 7, 3, 0, 49, 3]), torch.tensor([7, 1, 0, 2])]  # repeated ids, the padding id
+    upstream = [torch.randn(len(ids), 8) for ids in passes]
+    for ids, g in zip(passes, upstream):
+        plain(ids).backward(g)
+    expected = weight.grad.clone()
+    weight.grad, buffers = None, {}
+    for ids, g in zip(passes, upstream):
+        speed.lookup(plain, ids, buffers).backward(g)  # two passes, as MNRL's two columns
+    assert torch.allclose(weight.grad, expected, atol=1e-6) and not weight.grad[0].any()
+    first = weight.grad
+    weight.grad = None  # the trainer's zero_grad(set_to_none=True): the next step reuses the buffer, zeroed
+    speed.lookup(plain, passes[1], buffers).backward(upstream[1])
+    assert weight.grad is first and torch.equal(weight.grad[7], upstream[1][0])
+
+
+def test_cpu_dropout_keeps_1_minus_p_scales_and_follows_the_torch_seed():
+    x = torch.ones(1000, 1000, requires_grad=True)
+    torch.manual_seed(1)
+    y = speed.dropout(x, 0.1, training=True)
+    kept = (y != 0).float().mean().item()
+    assert kept == pytest.approx(0.9, abs=0.002)  # 1e6 draws: sd 3e-4
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / 0.9))
+    y.backward(torch.full_like(y, 2.0))
+    assert torch.equal(x.grad, (y != 0) * (2.0 / 0.9))  # the gradient goes through the same mask
+    torch.manual_seed(1)
+    assert torch.equal(speed.dropout(x, 0.1, training=True), y)  # the same seed, the same mask
+    assert not torch.equal(speed.dropout(x, 0.1, training=True), y)
+    assert speed.dropout(x, 0.1, training=False) is x
+
+
+def test_cpu_attention_is_sdpa_step_by_step():
+    torch.manual_seed(2)
+    q, k, v = (torch.randn(3, 4, 6, 8) for _ in range(3))
+    key_mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2, [1, 0, 0, 0, 0, 0]]).bool()[:, None, None, :]
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
+    got = speed.attention(q, k, v, key_mask, 1e-12, training=True, scale=None)  # nothing dropped: see below
+    assert torch.allclose(got, expected, atol=1e-6), (got - expected).abs().max()
+
+
+def test_text_by_text_attention_gives_the_padded_masked_attention_of_the_real_tokens():
+    torch.manual_seed(2)
+    lengths, heads, size = [6, 4, 1], 4, 8
+    batch, length = len(lengths), max(lengths)
+    mask = torch.tensor([[1] * n + [0] * (length - n) for n in lengths])
+    keep = mask.reshape(-1).nonzero().squeeze(1)
+    q, k, v = (torch.randn(sum(lengths), heads * size) for _ in range(3))  # packed [tokens, hidden]
+
+    def padded(t):
+        full = t.new_zeros(batch * length, t.shape[-1]).index_copy(0, keep, t)
+        return full.view(batch, length, heads, size).transpose(1, 2)
+
+    expected = torch.nn.functional.scaled_dot_product_attention(padded(q), padded(k), padded(v),
+                                                                attn_mask=mask.bool()[:, None, None, :])
+    expected = expected.transpose(1, 2).reshape(batch * length, heads * size)[keep]
+    # a drop probability so small that no weight is dropped (keep rounds to 1 - 2^-32): the arithmetic alone
+    got = speed.text_attention(q, k, v, lengths, heads, 1e-12, scale=None)
+    assert torch.allclose(got, expected, atol=1e-6), (got - expected).abs().max()
 
 
 def test_other_encoders_are_left_alone():
@@ -67,7 +142,9 @@ def test_fit_on_the_fast_path_says_so(tmp_path):
     pairs = Dataset.from_dict({"prompt": TEXTS * 3, "reply": TEXTS[::-1] * 3})
     result = train.fit(model, train.make_loss("mnrl", model), pairs, params, tmp_path)
     assert result["path"] == "fast" and result["steps"] == 2
-    assert result["options"] == ["packed encoder (no compute on padding)", "fused AdamW"]
+    assert result["options"] == ["packed encoder (no compute on padding)", "word-embedding gradient accumulated in place",
+                                 "dropout masks from NumPy's PCG64 on the CPU",
+                                 "attention text by text for long texts when training on the CPU", "fused AdamW"]
     assert all(torch.isfinite(torch.tensor(loss)) for _, loss in result["loss_history"])
     assert "forward" not in vars(speed.encoder_of(model))
 
