@@ -6,6 +6,9 @@ PROFILE ?= quick
 # The Jupyter kernel of this environment, named by every notebook (papermill, nbval and JupyterLab use it)
 KERNEL := minilm-pairings
 PAIRING ?=
+# Runs at once (python -m pairings run --jobs): the quick profile's short runs two at a time, each with half the
+# cores; the long profiles one at a time, with a live progress bar each
+JOBS ?= $(if $(filter quick,$(PROFILE)),2,1)
 # Exact versions of every dependency (Linux x86_64, Python 3.11.7, test extra); `make lock` writes it with uv.
 LOCK   := requirements.lock
 # Optional extras: `make setup EXTRAS=ray` adds the Ray executor, pinned in requirements-ray.lock
@@ -52,7 +55,7 @@ lock:
 
 ## Run every pairing notebook of a profile with papermill and render reports/<profile>/
 study: setup
-	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE-1} $(PY) -m pairings run --profile $(PROFILE) $(if $(PAIRING),--pairing $(PAIRING))
+	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE-1} $(PY) -m pairings run --profile $(PROFILE) --jobs $(JOBS) $(if $(PAIRING),--pairing $(PAIRING))
 
 ## Everything (what CI runs): fast unit tests, slow tests (training, SIGKILL, Chromium, reproduce), then nbval
 test: setup
