@@ -1,22 +1,23 @@
 """The study's faster training path: the same training as the plain trainer, with less work per step.
 
 ``fast_path: true`` keeps ``SentenceTransformerTrainer`` (so the batches, their order, the schedule,
-logging, checkpoints and resume are the trainer's own) and changes two things that do not change the
-arithmetic being done:
+logging, checkpoints and resume are the trainer's own) and changes what follows, none of which lowers
+precision; the last two, which draw dropout masks of their own, only with ``fast_dropout: true`` (the
+default; the local profile keeps torch's dropout, with which its records were trained):
 
 * **packed encoder** (:func:`packed`): the BERT encoder runs its linear layers, layer norms and GELUs on
   the real tokens only, packed into one ``[tokens, hidden]`` matrix, instead of on the batch padded to its
   longest text; attention is computed per text with the padding masked, as before. Padding positions never
   influence a real token or the mean pooling, so the outputs are those of the padded model (to float32
-  rounding, see ``tests/test_speed.py``); only dropout draws its masks over a different tensor shape.
+  rounding, see ``tests/unit/test_speed.py``); only dropout draws its masks over a different tensor shape.
 * **fused AdamW** (``optim="adamw_torch_fused"``): one kernel per step; the same update rule in float32.
   Three of the five cards already used it (``optim`` in their hyperparameters); the other two used
   ``adamw_torch``, a chain of foreach ops.
 * **word-embedding gradient in place** (:class:`WordLookup`): the packed encoder looks its tokens up with a
   function whose backward adds their gradient rows into ``weight.grad`` directly, one buffer kept for the
   whole training. The plain embedding backward builds a dense zero ``[30522, 384]`` matrix (46 MB) on every
-  forward pass (an MNRL step has two) and the engine adds them up; on a CPU the fresh allocation's page
-  faults alone took 20–90 ms a step (``benchmarks/results/*-breakdown.md``). The same sums of the same rows.
+  forward pass (an MNRL step has two) and the engine adds them up; on the project's 2-core CPU filling that
+  fresh allocation took 18–97 ms a pass (``torch.profiler``: ``aten::fill_``). The same sums of the same rows.
 * **dropout masks on the CPU** (:func:`dropout`): ``torch.bernoulli`` draws about 10 ns per element there,
   and attention dropout draws one per query-key pair. The study's path draws its keep-masks from NumPy's
   PCG64 (one generator per mask, seeded from torch's generator, so the trainer's seeding and checkpointed
