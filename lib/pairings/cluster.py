@@ -164,13 +164,8 @@ def _cancel(ray, pending: dict, done: dict, err: KeyboardInterrupt, log) -> runn
     for ref in stuck:
         ray.cancel(ref, force=True)
     signum = getattr(err, "signum", 2)
-    published = [name for name, ok in done.items() if ok]
-    failed = [name for name, ok in done.items() if not ok]
     cancelled = [p.run_name for p in pending.values()]
-    parts = [f"published {', '.join(published) or 'none'}"]
-    if failed:
-        parts.append(f"failed {', '.join(failed)}")
-    parts.append(f"cancelled {', '.join(cancelled) or 'none'}")
+    parts = runner.landed(done) + [f"cancelled {', '.join(cancelled) or 'none'}"]
     import signal
 
     return runner.Interrupted(signum, f"Ray runs by {signal.Signals(signum).name}: {'; '.join(parts)}; "

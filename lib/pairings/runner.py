@@ -156,12 +156,25 @@ def _interrupted(err: Interrupted, name: str, staging: Path, keep: bool) -> Inte
     _stop_kernels()
     if err.told:
         return err
-    keep = keep and (staging / "checkpoints").is_dir()
-    if not keep:
-        shutil.rmtree(staging, ignore_errors=True)
+    keep = _leave(staging, keep)
     where = f"staging kept for --resume ({shown(staging)})" if keep else "staging cleaned"
     return Interrupted(err.signum, f"{name} by {signal.Signals(err.signum).name}; {where}; "
                                    f"the last good report is untouched")
+
+
+def _leave(staging: Path, keep: bool) -> bool:
+    """An interrupted run's staging: kept for --resume when asked and it has checkpoints, else removed."""
+    keep = keep and (staging / "checkpoints").is_dir()
+    if not keep:
+        shutil.rmtree(staging, ignore_errors=True)
+    return keep
+
+
+def landed(done: dict[str, bool]) -> list[str]:
+    """What an interrupted command had already landed, as its line says it: published …[; failed …]."""
+    published = [name for name, ok in done.items() if ok]
+    failed = [name for name, ok in done.items() if not ok]
+    return [f"published {', '.join(published) or 'none'}"] + [f"failed {', '.join(failed)}"] * bool(failed)
 
 
 def _alive(pid: int) -> bool:
@@ -479,7 +492,7 @@ def run_parallel(runs: list[Params], jobs: int, log=print) -> int:
         log(f"[start] {describe(params)}")
         return attempt(params, follow=False)
 
-    with _environment(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads), _working_dir(config.NOTEBOOKS_DIR), \
+    with _environment(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads), contextlib.chdir(config.NOTEBOOKS_DIR), \
             ThreadPoolExecutor(jobs, thread_name_prefix="run") as pool:
         pending = {pool.submit(start, params): params for params in runs}
         try:
@@ -500,16 +513,8 @@ def run_parallel(runs: list[Params], jobs: int, log=print) -> int:
             _stop_kernels()  # the runs under way fail at once; their threads end
             wait(pending)
             under_way = [p for p in pending.values() if p.run_name in started]
-            kept = [p.run_name for p in under_way if p.checkpoint_steps and (staging_of(p) / "checkpoints").is_dir()]
-            for params in under_way:
-                if params.run_name not in kept:
-                    shutil.rmtree(staging_of(params), ignore_errors=True)
-                else:
-                    _clear(staging_of(params), keep=("checkpoints",))
-            published = [name for name, ok in done.items() if ok]
-            failed = [name for name, ok in done.items() if not ok]
-            parts = [f"published {', '.join(published) or 'none'}"] + [f"failed {', '.join(failed)}"] * bool(failed)
-            parts += [f"stopped {', '.join(p.run_name for p in under_way) or 'none'}",
+            kept = [p.run_name for p in under_way if _leave(staging_of(p), keep=bool(p.checkpoint_steps))]
+            parts = landed(done) + [f"stopped {', '.join(p.run_name for p in under_way) or 'none'}",
                       f"not started {', '.join(p.run_name for p in pending.values() if p not in under_way) or 'none'}"]
             parts += [f"staging kept for --resume: {', '.join(kept)}"] * bool(kept)
             raise Interrupted(err.signum, f"runs by {signal.Signals(err.signum).name}: {'; '.join(parts)}; every "
@@ -527,16 +532,6 @@ def _environment(**values: str):
     finally:
         for k, v in old.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-
-
-@contextlib.contextmanager
-def _working_dir(path: Path):
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
 
 
 def describe(params: Params) -> str:
