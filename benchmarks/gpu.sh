@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The GPU part of the speed issue in one command on one H100, everything under one output folder:
-#   1. make bench: both training paths for the five seed recipes in one process, and encode throughput;
+#   1. make bench: both training paths for the five seed recipes in one process, and encode throughput (on CUDA
+#      the study's path is the lean loop with CUDA graphs, pairings/loop.py; 30 untimed steps first so that most
+#      batch shapes are recorded, and the median step beside the mean);
 #   2. the equivalence check (a whole local udemy-cosine run on each path, compared);
 #   3. the five seed pairings of the local profile at seed 42 (their records say device cuda).
 # Each stage has a time limit so that the whole fits the device's 10-minute call; stage.txt says what each took.
@@ -34,7 +36,7 @@ print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_dev
 print("transformers", transformers.__version__, "sentence-transformers", st.__version__)'; } > "$out/versions.txt" 2>&1
 cat "$out/versions.txt"
 
-stage bench 200 "$py" -m benchmarks.run --steps 100 --warmup 10 --out "$out"
+stage bench 200 "$py" -m benchmarks.run --steps 100 --warmup 30 --out "$out"
 stage equivalence 120 "$py" -m benchmarks.run --equivalence udemy-cosine --out "$out"
 
 pairings=(quora-mnrl snli-softmax greetings-mnrl udemy-cosine)

@@ -67,6 +67,12 @@ class StepTimer(TrainerCallback):
         timed = self.times[self.warmup:]
         return (len(timed) - 1) / (timed[-1] - timed[0])
 
+    def median_ms(self) -> float:
+        """The median step of the timed ones: the steady state, without a one-off cost among them (on CUDA, the
+        lean loop records a CUDA graph the first time a batch shape appears)."""
+        timed = self.times[self.warmup:]
+        return 1000 * float(np.median(np.diff(timed)))
+
 
 def recipe(profile: str, pairing: str) -> Params:
     """A profile's recipe for timing: no checkpoints, no resume, a scratch output folder."""
@@ -85,6 +91,7 @@ def train_steps(params: Params, train_set, warmup: int, steps: int, workdir: Pat
     loss = train.make_loss(params.loss, model)
     timer = StepTimer(warmup, steps, train.pick_device(params))
     result = train.fit(model, loss, train_set, params, workdir, callbacks=[timer, *callbacks])
+    result["median_ms_per_step"] = timer.median_ms()
     return timer.steps_per_second(), result
 
 
@@ -105,12 +112,12 @@ def bench(profile: str, pairing: str, warmup: int, steps: int, encode_limit: int
     base = recipe(profile, pairing)
     prep = sets.get(base.data_set).prepare(base)
     train_set = prep.train_dataset
-    rates, options = {}, {}
+    rates, options, medians = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for path in ("peer", "study"):
             params = study(base) if path == "study" else base.replace(fast_path=False)
             rates[path], result = train_steps(params, train_set, warmup, steps, Path(tmp) / path)
-            options[path] = result["options"]
+            options[path], medians[path] = result["options"], result["median_ms_per_step"]
             print(f"  {pairing:15s} {path:5s} {rates[path]:8.3f} steps/s", flush=True)
     sentences = (list(prep.stsb.dataset["sentence1"]) + list(prep.stsb.dataset["sentence2"]))[:encode_limit]
     encode = {path: encode_rate(base, sentences, path == "study") for path in ("peer", "study")}
@@ -119,6 +126,7 @@ def bench(profile: str, pairing: str, warmup: int, steps: int, encode_limit: int
             "peer_steps_per_s": rates["peer"], "study_steps_per_s": rates["study"],
             "peer_ms_per_step": 1000 / rates["peer"], "study_ms_per_step": 1000 / rates["study"],
             "speedup_ratio": rates["study"] / rates["peer"], "study_options": options["study"],
+            "peer_median_ms_per_step": medians["peer"], "study_median_ms_per_step": medians["study"],
             "encode_sentences": len(sentences),
             "peer_encode_per_s": encode["peer"], "study_encode_per_s": encode["study"]}
 

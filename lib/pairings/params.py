@@ -32,6 +32,8 @@ MAX_POSITIONS = 512
 LOSSES = ("mnrl", "softmax", "cosine")
 IN_BATCH_NEGATIVE_LOSSES = ("mnrl",)
 DEVICES = ("auto", "cpu", "cuda", "mps")
+TRAIN_LOOPS = ("auto", "trainer", "lean")
+ENCODE_DTYPES = ("float32", "float16", "bfloat16")
 PROFILE_FILE = "_profile.yaml"
 DEFAULT = "default"
 
@@ -86,6 +88,14 @@ class Params:
     # on the CPU, the study's path also draws its dropout masks from NumPy's PCG64 and attends text by text
     # for long texts (pairings.speed); false: torch's dropout and attention there, as the plain model
     fast_dropout: bool = True
+    # the training loop: "trainer" (SentenceTransformerTrainer.train), "lean" (pairings.loop: the trainer's
+    # batches, optimiser and schedule without its per-step work, for the GPU) or "auto": lean on CUDA with
+    # fast_path, the trainer elsewhere
+    train_loop: str = "auto"
+    # the lean loop on CUDA compiles the encoder: torch.compile(mode="reduce-overhead"), CUDA graphs
+    torch_compile: bool = True
+    # the evaluation's encoding: float32, or float16 / bfloat16 autocast (faster on a GPU, other numerics)
+    encode_dtype: str = "float32"
     # where the run writes its record and model; None: runs/<profile>/<run>
     output_dir: str | None = None
     device: str = "auto"
@@ -382,6 +392,12 @@ def _validate(p: Params, spec) -> None:
         fail("max_seq_length", f"must be between 1 and the model's {MAX_POSITIONS} positions")
     if p.device not in DEVICES:
         fail("device", f"must be one of {', '.join(DEVICES)}")
+    if p.train_loop not in TRAIN_LOOPS:
+        fail("train_loop", f"must be one of {', '.join(TRAIN_LOOPS)}{_hint(p.train_loop, TRAIN_LOOPS)}")
+    if p.train_loop == "lean" and not p.fast_path:
+        fail("train_loop", "'lean' is the study's path: it needs fast_path: true (the plain path is the trainer's)")
+    if p.encode_dtype not in ENCODE_DTYPES:
+        fail("encode_dtype", f"must be one of {', '.join(ENCODE_DTYPES)}{_hint(p.encode_dtype, ENCODE_DTYPES)}")
     if not re.fullmatch(r"[a-z0-9_\-]*", p.variant):
         fail("variant", "must be lowercase letters, digits, '_' or '-'")
     if not 0 <= p.seed <= MAX_SEED:

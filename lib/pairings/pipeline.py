@@ -93,21 +93,24 @@ class Run:
         ("before") are the same for every run of a profile: computed once (pairings.cache)."""
         progress.phase(f"evaluate {phase}")
         start = time.perf_counter()
-        model, task, loss = self.model, self.data.task, self.loss
-        model_key = cache.model_fingerprint(model) if phase == "before" else None
+        model, task, loss, dtype = self.model, self.data.task, self.loss, self.params.encode_dtype
+        model_key = f"{cache.model_fingerprint(model)} encode {dtype}" if phase == "before" else None
 
         def once(kind, data, compute, head=None):
             return compute() if model_key is None else cache.evaluation(kind, model_key, data, compute, head)
 
-        own = once("task", task, lambda: {"metrics": task.evaluate(model, loss), "artifacts": dict(task.artifacts)}, loss)
-        general = once("general", [self.data.stsb.dataset, self.data.sick and self.data.sick.dataset], self._general)
-        if self.transfer_tasks:
-            self.transfer[phase] = once("transfer", self.transfer_tasks, lambda: {
-                name: t.transfer(model) for name, t in self.transfer_tasks.items()})
+        with evaluate.precision(model, dtype):
+            own = once("task", task, lambda: {"metrics": task.evaluate(model, loss),
+                                              "artifacts": dict(task.artifacts)}, loss)
+            general = once("general", [self.data.stsb.dataset, self.data.sick and self.data.sick.dataset],
+                           self._general)
+            if self.transfer_tasks:
+                self.transfer[phase] = once("transfer", self.transfer_tasks, lambda: {
+                    name: t.transfer(model) for name, t in self.transfer_tasks.items()})
+            if self.card and self.card.example:
+                self.examples[phase] = evaluate.similarity_matrix(model, self.card.example)
         metrics = {**own["metrics"], **general}
         self.metrics[phase], self.artifacts[phase] = metrics, own["artifacts"]
-        if self.card and self.card.example:
-            self.examples[phase] = evaluate.similarity_matrix(model, self.card.example)
         self.eval_seconds += time.perf_counter() - start
         return metrics
 

@@ -176,32 +176,93 @@ def _step(checkpoint: Path) -> int:
     return int(checkpoint.name.split("-")[1])
 
 
-def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, params: Params,
-        output_dir: Path, callbacks: list | None = None) -> dict:
-    """Train; return the loss history [[step, loss], ...], steps and seconds.
+HEAD_FILE = "loss_head.pt"
 
-    With ``checkpoint_steps`` the trainer saves model, optimizer, scheduler and RNG states every N steps
-    under ``<output_dir>/checkpoints``; ``resume`` continues from the latest, on the same data order."""
+
+def head_state(loss: torch.nn.Module) -> dict:
+    """A loss's own weights (SoftmaxLoss's classifier), without the model's: {} for MNRL and cosine."""
+    return {k: v for k, v in loss.state_dict().items() if not k.startswith("model.")}
+
+
+class SaveHead(transformers.TrainerCallback):
+    """The trainer's checkpoints keep the model, optimiser, schedule and RNG states but not a loss's own weights:
+    a run resumed from one would go on with SoftmaxLoss's classifier as initialised. This saves them beside each
+    checkpoint (``loss_head.pt``), last, so that a checkpoint with it is complete."""
+
+    def __init__(self, loss: torch.nn.Module):
+        self.loss = loss
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        tmp = folder / f"{HEAD_FILE}.partial"
+        torch.save(head_state(self.loss), tmp)
+        tmp.replace(folder / HEAD_FILE)
+
+
+def complete_checkpoints(folder: Path, loss: torch.nn.Module) -> list[Path]:
+    """The trainer's checkpoints an interruption did not cut short, oldest first: its trainer_state.json is
+    written last, and for a loss with weights of its own, the head after it."""
+    need = [HEAD_FILE] if head_state(loss) else []
+    return sorted((c for c in folder.glob("checkpoint-*")
+                   if all((c / name).is_file() for name in ["trainer_state.json", *need])), key=_step)
+
+
+def make_trainer(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, params: Params,
+                 output_dir: Path, callbacks: list | None = None) -> SentenceTransformerTrainer:
+    """The trainer with the seed card's arguments (``training_arguments``), the run's progress callbacks and no
+    printed log (the history is plotted instead)."""
     with contextlib.redirect_stderr(io.StringIO()):  # the model card's "Computing widget examples" bar
         trainer = SentenceTransformerTrainer(model=model, args=training_arguments(params, Path(output_dir)),
                                              train_dataset=train, loss=loss,
                                              callbacks=[*(callbacks or []), *progress.callbacks()])
-    trainer.remove_callback(transformers.trainer_callback.PrinterCallback)  # the history is plotted instead
+    trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+    return trainer
+
+
+def lean_loop(params: Params) -> bool:
+    """Whether training runs the lean loop (pairings.loop): ``train_loop``, where "auto" means on CUDA with
+    the study's path."""
+    if params.train_loop == "auto":
+        return params.fast_path and pick_device(params) == "cuda"
+    return params.train_loop == "lean"
+
+
+def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, params: Params,
+        output_dir: Path, callbacks: list | None = None) -> dict:
+    """Train; return the loss history [[step, loss], ...], steps and seconds.
+
+    With ``checkpoint_steps`` the trainer (or the lean loop) saves model, optimizer, scheduler and RNG states
+    every N steps under ``<output_dir>/checkpoints``; ``resume`` continues from the latest, on the same data
+    order. The study's path packs the encoder (pairings.speed) except in the lean loop on CUDA, which pads to
+    static shapes for CUDA graphs instead (pairings.loop)."""
+    from . import loop
+
+    head = bool(head_state(loss))
+    trainer = make_trainer(model, loss, train, params, output_dir,
+                           [*(callbacks or []), *([SaveHead(loss)] if head and params.checkpoint_steps else [])])
+    lean = lean_loop(params)
+    pack = params.fast_path and not (lean and pick_device(params) == "cuda")
     start = time.perf_counter()
-    # a checkpoint is complete once its trainer_state.json is written (the last file); an interruption
-    # while one was being saved leaves it without, and the one before is resumed instead
-    checkpoints = sorted((c for c in Path(trainer.args.output_dir).glob("checkpoint-*")
-                          if (c / "trainer_state.json").is_file()), key=_step)
-    resumed_from = checkpoints[-1] if params.resume and checkpoints else None
-    with speed.packed(model, params.fast_dropout) if params.fast_path else contextlib.nullcontext(False) as packed:
-        result = trainer.train(resume_from_checkpoint=str(resumed_from) if resumed_from else None)
+    with speed.packed(model, params.fast_dropout) if pack else contextlib.nullcontext(False) as packed:
+        if lean:
+            result = loop.train(trainer, trainer.loss, resume=params.resume, compile_encoder=params.torch_compile)
+            steps, first, lean_options = result["steps"], result["resumed_from"] or 0, result["options"]
+        else:
+            # an interruption while a checkpoint was being saved leaves it incomplete: the one before is resumed
+            checkpoints = complete_checkpoints(Path(trainer.args.output_dir), loss)
+            resumed_from = checkpoints[-1] if params.resume and checkpoints else None
+            if resumed_from is not None and head:
+                trainer.loss.load_state_dict(torch.load(resumed_from / HEAD_FILE, map_location=model.device),
+                                             strict=False)
+            steps = trainer.train(resume_from_checkpoint=str(resumed_from) if resumed_from else None).global_step
+            first, lean_options = (_step(resumed_from) if resumed_from else 0), []
     seconds = time.perf_counter() - start
-    first = _step(resumed_from) if resumed_from else 0
     # the model card lists the evaluations of the fine-tuned model only, not those of the base before it
     getattr(model.model_card_data, "eval_results_dict", {}).clear()
     history = [[h["step"], h["loss"]] for h in trainer.state.log_history if "loss" in h]
-    return {"loss_history": history, "steps": result.global_step, "train_seconds": seconds,
+    return {"loss_history": history, "steps": steps, "train_seconds": seconds,
             "resumed_from_step": first or None,
-            "seconds_per_step": seconds / max(result.global_step - first, 1),  # the steps this call ran
+            "seconds_per_step": seconds / max(steps - first, 1),  # the steps this call ran
             "path": "fast" if params.fast_path else "trainer",
-            "options": speed.options(params.fast_path, packed, params.fast_dropout)}
+            "loop": "lean" if lean else "trainer",
+            "options": lean_options + speed.options(params.fast_path, packed, params.fast_dropout)}

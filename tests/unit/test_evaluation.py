@@ -119,3 +119,17 @@ def test_a_runs_before_metrics_from_the_cache_equal_a_fresh_computation(tmp_path
     assert len(list(tmp_path.glob("*.json"))) == 3  # the task, general similarity, transfer
     assert results[0] == results[1] == results[2]
     assert {"sick_spearman", "stsb_spearman", "zero_shot_accuracy"} <= set(results[0][0])
+
+
+def test_encode_dtype_runs_the_encodings_under_autocast(model):
+    """float32 leaves the model as it is; bfloat16 gives nearly the same embeddings, not the same numbers."""
+    texts = ["a man is playing a guitar", "the cat sleeps on the sofa", "stock markets fell sharply on monday"]
+    plain = model.encode(texts, convert_to_tensor=True)
+    with evaluate.precision(model, "float32"):
+        assert np.array_equal(model.encode(texts, convert_to_tensor=True).numpy(), plain.numpy())
+    with evaluate.precision(model, "bfloat16"):
+        low = model.encode(texts, convert_to_tensor=True).float()
+    cosine = (low * plain).sum(-1) / (low.norm(dim=-1) * plain.norm(dim=-1))
+    assert not np.array_equal(low.numpy(), plain.numpy()) and float(cosine.min()) > 0.99
+    with pytest.raises(ParamsError, match="parameter 'encode_dtype' must be one of float32, float16, bfloat16"):
+        Params.load("quick", "quora-mnrl").replace(encode_dtype="fp8")
