@@ -13,10 +13,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
-from . import cache, evaluate, figures, progress, record, seedcards, sets, tables, train
+from . import cache, evaluate, figures, progress, record, seedcards, sets, speed, tables, train
 from .params import Params
 
 PHASES = ("before", "after")
@@ -90,7 +91,9 @@ class Run:
     def evaluate(self, phase: str) -> dict[str, float]:
         """The held-out task's metrics, STSb and SICK-R Spearman, the unrelated-pair cosine, and every seed
         data set's task (head-free: the transfer matrix); the card's example. The base model's evaluations
-        ("before") are the same for every run of a profile: computed once (pairings.cache)."""
+        ("before") are the same for every run of a profile: computed once (pairings.cache). On the study's path
+        (``fast_path``) the encoder runs packed, as in training: the padded model's embeddings, no work on
+        padding."""
         progress.phase(f"evaluate {phase}")
         start = time.perf_counter()
         model, task, loss, dtype = self.model, self.data.task, self.loss, self.params.encode_dtype
@@ -99,7 +102,8 @@ class Run:
         def once(kind, data, compute, head=None):
             return compute() if model_key is None else cache.evaluation(kind, model_key, data, compute, head)
 
-        with evaluate.precision(model, dtype):
+        packed = speed.packed(model) if self.params.fast_path else contextlib.nullcontext()  # no work on padding
+        with evaluate.precision(model, dtype), packed:
             own = once("task", task, lambda: {"metrics": task.evaluate(model, loss),
                                               "artifacts": dict(task.artifacts)}, loss)
             general = once("general", [self.data.stsb.dataset, self.data.sick and self.data.sick.dataset],

@@ -472,10 +472,23 @@ def run(profile: str, pairings: list[str] | None = None, seeds: list[int] | None
     return failed
 
 
+def longest_first(runs: list[Params]) -> list[Params]:
+    """The runs in the order that ends a parallel study soonest: the longest first, by the time each took when
+    it was last published (its record's ``timings.total_seconds``), runs never published before the rest."""
+    def seconds(params: Params) -> float:
+        try:
+            rec = json.loads((config.report_dir(params.profile) / f"{params.run_name}.json").read_text(encoding="utf-8"))
+            return float(rec["timings"]["total_seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return float("inf")
+    return sorted(runs, key=seconds, reverse=True)  # stable: ties keep the study's order
+
+
 def run_parallel(runs: list[Params], jobs: int, log=print) -> int:
     """Up to ``jobs`` runs at once on this machine, each in a papermill kernel of its own with an equal share
     of the CPU cores as torch threads (the record says how many); this thread publishes each run as it ends,
-    by the same rules as one after another. A line per run when it starts and when it ends, not a bar.
+    by the same rules as one after another. A line per run when it starts and when it ends, not a bar. The
+    longest runs start first (:func:`longest_first`), so that the last to end is a short one.
 
     The kernels start in notebooks/: papermill sets the process's working directory around each execution
     (not thread-safe unless every execution sets the same one, as here, from there). Ctrl-C or SIGTERM stops
@@ -494,7 +507,7 @@ def run_parallel(runs: list[Params], jobs: int, log=print) -> int:
 
     with _environment(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads), contextlib.chdir(config.NOTEBOOKS_DIR), \
             ThreadPoolExecutor(jobs, thread_name_prefix="run") as pool:
-        pending = {pool.submit(start, params): params for params in runs}
+        pending = {pool.submit(start, params): params for params in longest_first(runs)}
         try:
             while pending:
                 ready, _ = wait(pending, return_when=FIRST_COMPLETED)

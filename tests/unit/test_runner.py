@@ -54,3 +54,16 @@ def test_a_pairing_runs_with_its_variants_and_pairing_dot_variant_runs_one(monke
     with pytest.raises(ParamsError, match=r"--pairing snli-softmax.nope: params/quick/snli-softmax.nope.yaml does "
                                           r"not exist \(variants of snli-softmax: cosine, mnrl\)"):
         runner.plan("quick", ["snli-softmax.nope"])
+
+
+def test_parallel_runs_start_longest_first(tmp_path, monkeypatch):
+    """By the seconds each took when last published; a run never published (no record) first of all."""
+    from pairings import runner
+    from pairings.params import Params
+
+    monkeypatch.setattr(runner.config, "report_dir", lambda profile: tmp_path)
+    runs = [Params.load("quick", p) for p in ("greetings-mnrl", "quora-mnrl", "udemy-cosine", "snli-softmax")]
+    for name, seconds in (("greetings-mnrl", 12.0), ("quora-mnrl", 30.5), ("udemy-cosine", 19.0)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"timings": {"total_seconds": seconds}}))
+    assert [p.run_name for p in runner.longest_first(runs)] == ["snli-softmax", "quora-mnrl", "udemy-cosine",
+                                                                "greetings-mnrl"]
