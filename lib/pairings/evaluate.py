@@ -1,13 +1,19 @@
-"""Evaluation with sentence-transformers evaluators; every function returns a plain dict of floats."""
+"""Evaluation with sentence-transformers evaluators; every function returns a plain dict of floats.
+
+torch and sentence-transformers are imported where they are used: the data sets (``pairings.sets``) import
+this module, and what reads only records (the summary, the runner's checks) need not load them."""
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from datasets import Dataset
-from sentence_transformers import SentenceTransformer
-from sentence_transformers.evaluation import (EmbeddingSimilarityEvaluator, InformationRetrievalEvaluator,
-                                              SentenceEvaluator)
+
+if TYPE_CHECKING:
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer
 
 UNRELATED_MAX_SCORE = 0.2  # STSb pairs rated at most 1 of 5: "on different topics"
 
@@ -17,6 +23,8 @@ def precision(model: SentenceTransformer, dtype: str):
     float16 / bfloat16 (``encode_dtype``: faster on a GPU, other numerics)."""
     import contextlib
 
+    import torch
+
     if dtype == "float32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=model.device.type, dtype=getattr(torch, dtype))
@@ -24,6 +32,8 @@ def precision(model: SentenceTransformer, dtype: str):
 
 def stsb(model: SentenceTransformer, ds: Dataset, name: str = "stsb-test", prefix: str = "stsb") -> dict[str, float]:
     """Spearman (and Pearson) of cosine similarity against the gold scores (STSb; SICK-R with prefix "sick")."""
+    from sentence_transformers.evaluation import EmbeddingSimilarityEvaluator
+
     evaluator = EmbeddingSimilarityEvaluator(ds["sentence1"], ds["sentence2"], ds["score"],
                                              main_similarity="cosine", name=name, write_csv=False)
     result = evaluator(model)
@@ -42,6 +52,7 @@ def retrieval(model: SentenceTransformer, queries: dict[str, str], corpus: dict[
               relevant: dict[str, set[str]], name: str, similarity: str = "cosine") -> dict[str, float]:
     """InformationRetrievalEvaluator: MRR@10, nDCG@10, Recall@1 and @10, by cosine (or "dot" product)."""
     from sentence_transformers import util
+    from sentence_transformers.evaluation import InformationRetrievalEvaluator
 
     evaluator = InformationRetrievalEvaluator(queries, corpus, relevant, name=name, write_csv=False,
                                               mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 10],
@@ -52,37 +63,46 @@ def retrieval(model: SentenceTransformer, queries: dict[str, str], corpus: dict[
     return {key: result[prefix + key] for key in ("mrr@10", "ndcg@10", "recall@1", "recall@10")}
 
 
-class SoftmaxAccuracyEvaluator(SentenceEvaluator):
-    """Accuracy of a SoftmaxLoss head on labelled pairs (the loss's own classifier on our embeddings)."""
+@functools.cache
+def softmax_accuracy_evaluator() -> type:
+    """SoftmaxAccuracyEvaluator, a sentence-transformers evaluator (its class made on first use)."""
+    import torch
+    from sentence_transformers.evaluation import SentenceEvaluator
 
-    def __init__(self, first: list[str], second: list[str], labels: list[int], head: torch.nn.Module,
-                 name: str = "nli-test", batch_size: int = 64):
-        super().__init__()
-        self.first, self.second, self.labels = first, second, labels
-        self.head, self.name, self.batch_size = head, name, batch_size
-        self.primary_metric = "accuracy"
+    class SoftmaxAccuracyEvaluator(SentenceEvaluator):
+        """Accuracy of a SoftmaxLoss head on labelled pairs (the loss's own classifier on our embeddings)."""
 
-    def __call__(self, model, output_path=None, epoch=-1, steps=-1) -> dict[str, float]:
-        u = model.encode(self.first, convert_to_tensor=True, batch_size=self.batch_size)
-        v = model.encode(self.second, convert_to_tensor=True, batch_size=self.batch_size)
-        parts = [u, v] if self.head.concatenation_sent_rep else []
-        if self.head.concatenation_sent_difference:
-            parts.append(torch.abs(u - v))
-        if self.head.concatenation_sent_multiplication:
-            parts.append(u * v)
-        with torch.no_grad():
-            logits = self.head.classifier(torch.cat(parts, 1).to(self.head.classifier.weight.dtype))
-        predicted = logits.argmax(-1).cpu().numpy()
-        accuracy = float((predicted == np.asarray(self.labels)).mean())
-        metrics = self.prefix_name_to_metrics({"accuracy": accuracy}, self.name)
-        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
-        return metrics
+        def __init__(self, first: list[str], second: list[str], labels: list[int], head: torch.nn.Module,
+                     name: str = "nli-test", batch_size: int = 64):
+            super().__init__()
+            self.first, self.second, self.labels = first, second, labels
+            self.head, self.name, self.batch_size = head, name, batch_size
+            self.primary_metric = "accuracy"
+
+        def __call__(self, model, output_path=None, epoch=-1, steps=-1) -> dict[str, float]:
+            u = model.encode(self.first, convert_to_tensor=True, batch_size=self.batch_size)
+            v = model.encode(self.second, convert_to_tensor=True, batch_size=self.batch_size)
+            parts = [u, v] if self.head.concatenation_sent_rep else []
+            if self.head.concatenation_sent_difference:
+                parts.append(torch.abs(u - v))
+            if self.head.concatenation_sent_multiplication:
+                parts.append(u * v)
+            with torch.no_grad():
+                logits = self.head.classifier(torch.cat(parts, 1).to(self.head.classifier.weight.dtype))
+            predicted = logits.argmax(-1).cpu().numpy()
+            accuracy = float((predicted == np.asarray(self.labels)).mean())
+            metrics = self.prefix_name_to_metrics({"accuracy": accuracy}, self.name)
+            self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
+            return metrics
+
+    return SoftmaxAccuracyEvaluator
 
 
 def head_accuracy(model: SentenceTransformer, head: torch.nn.Module, first: list[str], second: list[str],
                   labels: list[int], name: str) -> float:
     """Accuracy of a trained SoftmaxLoss head on held-out labelled pairs."""
-    return SoftmaxAccuracyEvaluator(first, second, labels, head, name=name)(model)[f"{name}_accuracy"]
+    evaluator = softmax_accuracy_evaluator()(first, second, labels, head, name=name)
+    return evaluator(model)[f"{name}_accuracy"]
 
 
 def cosine_auc(model: SentenceTransformer, first: list[str], second: list[str], positive: list[bool]) -> float:
@@ -111,6 +131,8 @@ def mean_pairwise_cosine(model: SentenceTransformer, sentences: list[str]) -> fl
 def pair_spearman(model: SentenceTransformer, ds: Dataset, a: str, b: str, name: str,
                   score: str = "label") -> dict[str, float]:
     """Spearman of the cosine of each (a, b) pair against its score (CosineSimilarityLoss's own target)."""
+    from sentence_transformers.evaluation import EmbeddingSimilarityEvaluator
+
     evaluator = EmbeddingSimilarityEvaluator(ds[a], ds[b], [float(x) for x in ds[score]], main_similarity="cosine",
                                              name=name, write_csv=False)
     return {"pair_spearman": evaluator(model)[f"{name}_spearman_cosine"]}

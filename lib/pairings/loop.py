@@ -29,10 +29,8 @@ Nothing here changes the arithmetic of a step: float32, the same loss module, th
 
 from __future__ import annotations
 
-import contextlib
 import random
 import shutil
-import time
 from pathlib import Path
 from typing import Iterator
 

@@ -525,10 +525,11 @@ def run_parallel(runs: list[Params], jobs: int, log=print) -> int:
                 future.cancel()
             _stop_kernels()  # the runs under way fail at once; their threads end
             wait(pending)
-            under_way = [p for p in pending.values() if p.run_name in started]
+            left = [p for p in runs if p in pending.values()]  # in the study's order, whatever order they started in
+            under_way = [p for p in left if p.run_name in started]
             kept = [p.run_name for p in under_way if _leave(staging_of(p), keep=bool(p.checkpoint_steps))]
             parts = landed(done) + [f"stopped {', '.join(p.run_name for p in under_way) or 'none'}",
-                      f"not started {', '.join(p.run_name for p in pending.values() if p not in under_way) or 'none'}"]
+                      f"not started {', '.join(p.run_name for p in left if p not in under_way) or 'none'}"]
             parts += [f"staging kept for --resume: {', '.join(kept)}"] * bool(kept)
             raise Interrupted(err.signum, f"runs by {signal.Signals(err.signum).name}: {'; '.join(parts)}; every "
                                           f"other report is as it was", told=True) from None

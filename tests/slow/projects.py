@@ -51,3 +51,17 @@ def same_as_sequential(root: Path, run: str) -> dict:
     assert [s for s, _ in new["training"]["loss_history"]] == [s for s, _ in old["training"]["loss_history"]]
     assert gaps["within_tolerance"] and gaps["largest_loss_gap"] <= TOLERANCE, (run, gaps["metric_gaps"])
     return gaps
+
+
+def kernels(pid: int) -> list:
+    """The ipykernel processes under a process (psutil): a short-lived child that ends while being looked at
+    is passed over."""
+    import psutil
+
+    def cmdline(process) -> str:
+        try:
+            return " ".join(process.cmdline())
+        except psutil.NoSuchProcess:
+            return ""
+
+    return [p for p in psutil.Process(pid).children(recursive=True) if "ipykernel" in cmdline(p)]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import pairings
+import projects
 from pairings import config
 
 PSUTIL = pytest.importorskip("psutil")
@@ -63,7 +64,7 @@ def test_sigint_stops_the_run_keeps_the_report_and_resumes(tmp_path):
     while not checkpoint.exists() and run.poll() is None and time.time() < deadline:
         time.sleep(0.1)
     assert checkpoint.exists(), "training never reached its first checkpoint"
-    kernels = [p for p in PSUTIL.Process(run.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+    kernels = projects.kernels(run.pid)
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=60)
     assert run.returncode == 130, err

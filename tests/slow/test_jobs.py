@@ -52,7 +52,7 @@ def test_ctrl_c_stops_the_runs_under_way_and_says_what_ran(tmp_path):
     while sum(line.startswith("[start]") for line in lines) < 2 and run.poll() is None and time.time() < deadline:
         time.sleep(0.2)
     time.sleep(5)  # both kernels are busy
-    kernels = [p for p in psutil.Process(run.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+    kernels = projects.kernels(run.pid)
     assert len(kernels) == 2, "".join(lines)
     run.send_signal(signal.SIGINT)
     run.wait(timeout=60)

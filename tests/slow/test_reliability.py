@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import transformers
 
+import projects
 from pairings import config, evaluate, sets, site, tables, train
 from pairings.params import Params
 
@@ -101,7 +102,7 @@ def _project(tmp: Path) -> Path:
 
 
 def test_sigkill_mid_training_keeps_the_last_good_report(tmp_path):
-    psutil = pytest.importorskip("psutil")
+    pytest.importorskip("psutil")
     root = _project(tmp_path)
     good = {p.name: p.read_bytes() for p in (root / "reports" / "quick").iterdir()}
     env = {**os.environ, "PAIRINGS_ROOT": str(root), "HF_HUB_OFFLINE": "1"}
@@ -112,7 +113,7 @@ def test_sigkill_mid_training_keeps_the_last_good_report(tmp_path):
     while not checkpoint.exists() and run.poll() is None and time.time() < deadline:
         time.sleep(0.2)
     assert checkpoint.exists(), "training never reached its first checkpoint"
-    kernels = [p for p in psutil.Process(run.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+    kernels = projects.kernels(run.pid)
     assert kernels, "no kernel process found"
     for kernel in kernels:
         kernel.send_signal(signal.SIGKILL)  # in the middle of training
