@@ -20,7 +20,8 @@ the trainer's own run):
   a gather of its rows, padded to its longest text (on the CPU) or to the next of a few **static lengths**
   (``BUCKETS``, on CUDA), so that ``torch.compile(mode="reduce-overhead")`` (``torch_compile``, CUDA only)
   records a CUDA graph per shape and replays it;
-* **no host synchronisation per step**: the losses are summed on the device and read at logging steps;
+* **no host synchronisation per step**: the losses are summed on the device and read at logging steps, and an
+  epoch's row indices go to the device in one copy (a copy from pageable host memory waits for the GPU's queue);
 * **checkpoints of its own** every ``checkpoint_steps`` (weights with the loss's head, optimiser, schedule, RNG
   states, log): ``resume`` continues from the latest, on the same batches.
 
@@ -91,10 +92,12 @@ class Tokenized:
         width = max(p.shape[1] for p in parts)
         return torch.cat([torch.nn.functional.pad(p, (0, width - p.shape[1]), value=pad) for p in parts])
 
-    def batch(self, rows: list[int], static: int | None = None) -> tuple[list[dict], torch.Tensor | None]:
+    def batch(self, rows: list[int], static: int | None = None,
+              index: torch.Tensor | None = None) -> tuple[list[dict], torch.Tensor | None]:
         """The features and labels of these rows: each column padded to its longest text here, or, with
-        ``static`` (the model's max_seq_length), to that text's :func:`bucket`."""
-        index = torch.as_tensor(rows, device=self.device)
+        ``static`` (the model's max_seq_length), to that text's :func:`bucket`. ``index``: the rows already on
+        the device (a copy from the host's memory would wait for the GPU's queue every step)."""
+        index = torch.as_tensor(rows, device=self.device) if index is None else index
         features = []
         for table, lengths, constants in zip(self.tables, self.lengths, self.constants):
             width = int(lengths[rows].max())
@@ -106,7 +109,7 @@ class Tokenized:
 
 
 class _Rows:
-    """A collator that gives the row indices of a batch (the trainer's dataloader over ``_index_set``)."""
+    """A collator that gives the row indices of a batch (the trainer's dataloader over a set of row numbers)."""
 
     def __init__(self, valid_label_columns):
         self.valid_label_columns = valid_label_columns
@@ -276,12 +279,15 @@ def train(trainer, loss: torch.nn.Module, resume: bool = False, compile_encoder:
                 _set_rng_state(pending_rng)
                 pending_rng = None
             batches = next(epochs)  # the sampler's order of every epoch, replayed up to the resumed one
+            # the epoch's rows on the device in one copy; a batch is a slice of them
+            rows = torch.as_tensor([r for b in batches for r in b], device=device)
+            ends = np.cumsum([0] + [len(b) for b in batches]).tolist()
             if pending_rng is not None and first < step < first + per_epoch:  # resumed within this epoch
                 _set_rng_state(pending_rng)
                 pending_rng = None
             for i in range(max(step - first, 0), per_epoch):
                 trainer.control = handler.on_step_begin(args, state, trainer.control)
-                features, labels = data.batch(batches[i], static)
+                features, labels = data.batch(batches[i], static, rows[ends[i]:ends[i + 1]])
                 value = _forward_backward(loss, features, labels, encoder, optimizer)
                 running += value.detach()
                 if args.max_grad_norm and args.max_grad_norm > 0:
