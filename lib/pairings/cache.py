@@ -86,11 +86,14 @@ def model_fingerprint(model) -> str:
     return h.hexdigest()
 
 
+def head_state(loss) -> dict:
+    """A loss's own weights (SoftmaxLoss's classifier), without the model's: {} for MNRL and cosine."""
+    return {k: v for k, v in loss.state_dict().items() if not k.startswith("model.")}
+
+
 def head_fingerprint(loss) -> str:
-    """The loss's own weights (a SoftmaxLoss classifier), which a task may read; "" for a head-free loss."""
-    if loss is None:
-        return ""
-    own = {k: v for k, v in loss.state_dict().items() if not k.startswith("model.")}
+    """The loss's own weights, which a task may read; "" for a head-free loss (or none)."""
+    own = head_state(loss) if loss is not None else {}
     return fingerprint(own) if own else ""
 
 

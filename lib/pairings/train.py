@@ -14,7 +14,7 @@ from datasets import Dataset
 from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                    SentenceTransformerTrainingArguments, losses, util)
 
-from . import progress, seedcards, sources, speed
+from . import cache, progress, seedcards, sources, speed
 from .params import MAX_POSITIONS, Params, ParamsError
 
 transformers.logging.set_verbosity_error()
@@ -179,9 +179,7 @@ def _step(checkpoint: Path) -> int:
 HEAD_FILE = "loss_head.pt"
 
 
-def head_state(loss: torch.nn.Module) -> dict:
-    """A loss's own weights (SoftmaxLoss's classifier), without the model's: {} for MNRL and cosine."""
-    return {k: v for k, v in loss.state_dict().items() if not k.startswith("model.")}
+head_state = cache.head_state  # a loss's own weights, without the model's
 
 
 class SaveHead(transformers.TrainerCallback):
