@@ -20,8 +20,9 @@ the trainer's own run):
   a gather of its rows, padded to its longest text (on the CPU) or to the next of a few **static lengths**
   (``BUCKETS``, on CUDA), so that ``torch.compile(mode="reduce-overhead")`` (``torch_compile``, CUDA only)
   records a CUDA graph per shape and replays it;
-* **no host synchronisation per step**: the losses are summed on the device and read at logging steps, and an
-  epoch's row indices go to the device in one copy (a copy from pageable host memory waits for the GPU's queue);
+* **no host synchronisation per step**: the losses are summed on the device and read at logging steps, an
+  epoch's row indices go to the device in one copy (a copy from pageable host memory waits for the GPU's queue),
+  and transformers' check of a batch for padding is answered from the lengths on the host (:class:`HostPadding`);
 * **checkpoints of its own** every ``checkpoint_steps`` (weights with the loss's head, optimiser, schedule, RNG
   states, log): ``resume`` continues from the latest, on the same batches.
 
@@ -106,6 +107,42 @@ class Tokenized:
             features.append({**{key: t.index_select(0, index)[:, :width] for key, t in table.items()}, **constants})
         labels = self.labels.index_select(0, index) if self.labels is not None else None
         return features, labels
+
+
+    def padded(self, rows: list[int], features: list[dict]) -> bool:
+        """Whether every text column of this batch has padding (a row shorter than the column's width): known
+        here from the lengths on the host, without reading the attention mask back from the device."""
+        return all(int(lengths[rows].min()) < f["input_ids"].shape[1] for lengths, f in zip(self.lengths, features))
+
+
+class HostPadding:
+    """transformers drops the attention mask of a batch without padding, and learns whether there is any by
+    reading the mask back to the host (``padding_mask.all()`` in ``masking_utils``): a synchronisation with the
+    GPU at every text column's forward, twice or three times a step. While :attr:`padded` (every text column of
+    the batch is padded, :meth:`Tokenized.padded`), the answer, "keep the mask", is given without that read;
+    otherwise transformers reads the mask as before. The decision, and so the arithmetic, is the same. Where
+    transformers has no such function the context changes nothing."""
+
+    def __init__(self):
+        from transformers import masking_utils
+
+        self.module, self.padded = masking_utils, False
+        self.original = getattr(masking_utils, "_ignore_bidirectional_mask_sdpa", None)
+
+    def __enter__(self) -> "HostPadding":
+        original = self.original
+        if original is not None:
+            def ignore_mask(padding_mask, *args, **kwargs):
+                if self.padded and padding_mask is not None:
+                    return False
+                return original(padding_mask, *args, **kwargs)
+
+            self.module._ignore_bidirectional_mask_sdpa = ignore_mask
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.original is not None:
+            self.module._ignore_bidirectional_mask_sdpa = self.original
 
 
 class _Rows:
@@ -272,50 +309,52 @@ def train(trainer, loss: torch.nn.Module, resume: bool = False, compile_encoder:
     running, last_logged, grad_norm = torch.zeros((), device=device), step, None
     encoder = Compiled(model, compile_encoder)
     pending_rng = saved["rng"] if saved else None  # restored once, where the checkpoint was taken
-    try:
-        for epoch in range(n_epochs):
-            first = epoch * per_epoch
-            if pending_rng is not None and step == first:  # resumed at this epoch's start: before its shuffle
-                _set_rng_state(pending_rng)
-                pending_rng = None
-            batches = next(epochs)  # the sampler's order of every epoch, replayed up to the resumed one
-            # the epoch's rows on the device in one copy; a batch is a slice of them
-            rows = torch.as_tensor([r for b in batches for r in b], device=device)
-            ends = np.cumsum([0] + [len(b) for b in batches]).tolist()
-            if pending_rng is not None and first < step < first + per_epoch:  # resumed within this epoch
-                _set_rng_state(pending_rng)
-                pending_rng = None
-            for i in range(max(step - first, 0), per_epoch):
-                trainer.control = handler.on_step_begin(args, state, trainer.control)
-                features, labels = data.batch(batches[i], static, rows[ends[i]:ends[i + 1]])
-                value = _forward_backward(loss, features, labels, encoder, optimizer)
-                running += value.detach()
-                if args.max_grad_norm and args.max_grad_norm > 0:
-                    grad_norm = torch.nn.utils.clip_grad_norm_(clipped, args.max_grad_norm)
-                learning_rate = scheduler.get_last_lr()[0]
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)  # the model's and a loss head's
-                step += 1
-                state.global_step, state.epoch = step, epoch + (i + 1) / per_epoch
-                trainer.control = handler.on_step_end(args, state, trainer.control)
-                if (step == 1 and args.logging_first_step) or step % args.logging_steps == 0:
-                    logs = {"loss": running.item() / (step - last_logged), "learning_rate": learning_rate}
-                    if grad_norm is not None:
-                        logs["grad_norm"] = float(grad_norm)
-                    trainer.log(logs)
-                    running.zero_()
-                    last_logged = step
-                if save_every and step % save_every == 0:
-                    _save(folder, {"step": step, "loss": loss.state_dict(), "optimizer": optimizer.state_dict(),
-                                   "scheduler": scheduler.state_dict(), "log_history": state.log_history,
-                                   "rng": _rng_state()}, keep=args.save_total_limit or 2)
-                if trainer.control.should_training_stop:  # a callback stopped it (the benchmark's timer)
+    with HostPadding() as masks:  # and back to transformers' own check when training ends
+        try:
+            for epoch in range(n_epochs):
+                first = epoch * per_epoch
+                if pending_rng is not None and step == first:  # resumed at this epoch's start: before its shuffle
+                    _set_rng_state(pending_rng)
+                    pending_rng = None
+                batches = next(epochs)  # the sampler's order of every epoch, replayed up to the resumed one
+                # the epoch's rows on the device in one copy; a batch is a slice of them
+                rows = torch.as_tensor([r for b in batches for r in b], device=device)
+                ends = np.cumsum([0] + [len(b) for b in batches]).tolist()
+                if pending_rng is not None and first < step < first + per_epoch:  # resumed within this epoch
+                    _set_rng_state(pending_rng)
+                    pending_rng = None
+                for i in range(max(step - first, 0), per_epoch):
+                    trainer.control = handler.on_step_begin(args, state, trainer.control)
+                    features, labels = data.batch(batches[i], static, rows[ends[i]:ends[i + 1]])
+                    masks.padded = data.padded(batches[i], features)
+                    value = _forward_backward(loss, features, labels, encoder, optimizer)
+                    running += value.detach()
+                    if args.max_grad_norm and args.max_grad_norm > 0:
+                        grad_norm = torch.nn.utils.clip_grad_norm_(clipped, args.max_grad_norm)
+                    learning_rate = scheduler.get_last_lr()[0]
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)  # the model's and a loss head's
+                    step += 1
+                    state.global_step, state.epoch = step, epoch + (i + 1) / per_epoch
+                    trainer.control = handler.on_step_end(args, state, trainer.control)
+                    if (step == 1 and args.logging_first_step) or step % args.logging_steps == 0:
+                        logs = {"loss": running.item() / (step - last_logged), "learning_rate": learning_rate}
+                        if grad_norm is not None:
+                            logs["grad_norm"] = float(grad_norm)
+                        trainer.log(logs)
+                        running.zero_()
+                        last_logged = step
+                    if save_every and step % save_every == 0:
+                        _save(folder, {"step": step, "loss": loss.state_dict(), "optimizer": optimizer.state_dict(),
+                                       "scheduler": scheduler.state_dict(), "log_history": state.log_history,
+                                       "rng": _rng_state()}, keep=args.save_total_limit or 2)
+                    if trainer.control.should_training_stop:  # a callback stopped it (the benchmark's timer)
+                        break
+                if trainer.control.should_training_stop:
                     break
-            if trainer.control.should_training_stop:
-                break
-    finally:
-        encoder.restore()
+        finally:
+            encoder.restore()
     trainer.control = handler.on_train_end(args, state, trainer.control)
     options = ["lean loop (the trainer's batches, optimiser and schedule; texts tokenized once; no per-step sync)"]
     if static:

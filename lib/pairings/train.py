@@ -205,6 +205,18 @@ def complete_checkpoints(folder: Path, loss: torch.nn.Module) -> list[Path]:
                    if all((c / name).is_file() for name in ["trainer_state.json", *need])), key=_step)
 
 
+class ZeroLossGrads(transformers.TrainerCallback):
+    """Clears the gradients of a loss's own weights (SoftmaxLoss's classifier) after every step, which the
+    trainer's ``model.zero_grad()`` does not reach: sentence-transformers < 6.2 lacks its own such callback
+    and lets them add up over the steps (6.0.1 is the GPU image's version)."""
+
+    def on_train_begin(self, args, state, control, optimizer=None, **kwargs):
+        if optimizer is not None:
+            optimizer.zero_grad()
+
+    on_step_end = on_train_begin
+
+
 def make_trainer(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, params: Params,
                  output_dir: Path, callbacks: list | None = None) -> SentenceTransformerTrainer:
     """The trainer with the seed card's arguments (``training_arguments``), the run's progress callbacks and no
@@ -214,6 +226,9 @@ def make_trainer(model: SentenceTransformer, loss: torch.nn.Module, train: Datas
                                              train_dataset=train, loss=loss,
                                              callbacks=[*(callbacks or []), *progress.callbacks()])
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+    if head_state(loss) and not any(type(c).__name__ == "_OptimizerZeroGradCallback"
+                                    for c in trainer.callback_handler.callbacks):
+        trainer.add_callback(ZeroLossGrads())
     return trainer
 
 

@@ -3,6 +3,7 @@
 import pytest
 import torch
 from datasets import Dataset
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from pairings import loop, train
 from pairings.params import Params
@@ -88,10 +89,70 @@ def test_static_lengths():
     assert loop.bucket(300, 128) == 128
 
 
+class Reads(TorchDispatchMode):
+    """Counts the ops that read a tensor back to the host: on a GPU each one waits for its queue to empty."""
+
+    READS = {"aten._local_scalar_dense.default", "aten.nonzero.default", "aten.masked_select.default",
+             "aten.is_nonzero.default", "aten._unique2.default"}
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += str(func) in self.READS
+        return func(*args, **(kwargs or {}))
+
+
 @pytest.mark.parametrize("loss_name", ["mnrl", "softmax", "cosine"])
-def test_the_lean_loop_trains_as_the_trainer(tmp_path, loss_name):
+def test_a_lean_step_reads_nothing_back_from_the_device(tmp_path, loss_name):
+    """Forward, backward, clipping, the optimiser's and the schedule's step on a padded batch: no read back. Without
+    HostPadding, transformers reads every text column's attention mask (the count shows the check can fail)."""
+    from transformers import masking_utils
+
+    p = params(loss_name)
+    model = train.load_model(p)
+    loss = train.make_loss(loss_name, model, 3)
+    data = pairs(loss_name if loss_name != "mnrl" else None)  # replies of lengths that differ in every batch:
+    data = data.map(lambda row, i: {"sentence2": row["sentence2"] + " again" * (i % 3)}, with_indices=True)
+    trainer = train.make_trainer(model, loss, data, p, tmp_path)
+    table = loop.Tokenized(trainer, data, torch.device("cpu"))
+    trainer.create_optimizer_and_scheduler(num_training_steps=10)
+    features, labels = table.batch([0, 1, 2, 3], static=p.max_seq_length)
+    assert table.padded([0, 1, 2, 3], features)
+
+    def step():
+        with Reads() as reads:
+            loss(features, labels).backward()
+            torch.nn.utils.clip_grad_norm_(list(model.parameters()), 1.0)
+            trainer.optimizer.step()
+            trainer.lr_scheduler.step()
+            trainer.optimizer.zero_grad(set_to_none=True)
+        return reads.count
+
+    original = masking_utils._ignore_bidirectional_mask_sdpa
+    assert step() == len(features)  # transformers' own check: one read per text column
+    with loop.HostPadding() as masks:
+        masks.padded = True
+        assert step() == 0
+        masks.padded = False  # a batch with a column unpadded: transformers checks as before
+        assert step() == len(features)
+    assert masking_utils._ignore_bidirectional_mask_sdpa is original
+
+
+@pytest.mark.parametrize("loss_name, old_sentence_transformers", [
+    ("mnrl", False), ("softmax", False), ("cosine", False), ("softmax", True)])
+def test_the_lean_loop_trains_as_the_trainer(tmp_path, monkeypatch, loss_name, old_sentence_transformers):
     """The same batches (token ids and labels, in order, over two epochs), the same learning rate at every step
-    and the same losses: dropout included, as both draw from the same seeded generator in the same order."""
+    and the same losses: dropout included, as both draw from the same seeded generator in the same order.
+
+    ``old_sentence_transformers``: as before 6.2 (the GPU image has 6.0.1), whose trainer does not clear the
+    gradients of SoftmaxLoss's classifier and lets them add up; train.ZeroLossGrads clears them then."""
+    if old_sentence_transformers:
+        import sentence_transformers.base.trainer as st_trainer
+
+        monkeypatch.setattr(st_trainer, "_OptimizerZeroGradCallback",
+                            type("NotInThisVersion", (__import__("transformers").TrainerCallback,), {}), raising=False)
     runs = {}
     for name in ("trainer", "lean"):
         seen = []
@@ -181,7 +242,7 @@ def test_a_failing_compile_trains_on_without_it_and_says_so(tmp_path, monkeypatc
 
     monkeypatch.setattr(loop, "Compiled", Failing)
     monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: None)
-    failed, _ = run(params(train_loop="lean"), tmp_path / "failed")
+    failed, _ = run(params(train_loop="lean", torch_compile=True), tmp_path / "failed")
     assert any("torch.compile of the encoder failed at the first step, trained without it "
                "(RuntimeError: inductor: no C++ compiler)" in o for o in failed["options"])
     assert [v for _, v in failed["loss_history"]] == pytest.approx([v for _, v in plain["loss_history"]], rel=1e-6)
