@@ -92,8 +92,10 @@ class Params:
     # batches, optimiser and schedule without its per-step work, for the GPU) or "auto": lean on CUDA with
     # fast_path, the trainer elsewhere
     train_loop: str = "auto"
-    # the lean loop on CUDA compiles the encoder: torch.compile(mode="reduce-overhead"), CUDA graphs
-    torch_compile: bool = True
+    # the lean loop on CUDA compiles the encoder: torch.compile(mode="reduce-overhead"), CUDA graphs. Off by
+    # default: on an H100 (torch 2.11) the backward's CUDA graphs crashed the process (a segfault, which no
+    # fallback catches) for quora-mnrl, while udemy-cosine trained (benchmarks/results/2026-11-27-nvidia-*)
+    torch_compile: bool = False
     # the evaluation's encoding: float32, or float16 / bfloat16 autocast (faster on a GPU, other numerics)
     encode_dtype: str = "float32"
     # where the run writes its record and model; None: runs/<profile>/<run>
