@@ -15,6 +15,9 @@
 # profile needs it (the transfer matrix evaluates NCERT's held-out task): where it is not at that path, the
 # script copies $NCERT (default .device/ncert/chapters.parquet, git-ignored: `mkdir -p .device/ncert && cp
 # ../shared/data/ncert/chapters.parquet .device/ncert/` here) there, or else leaves stage 3 out and says so.
+# A call carries at most 64 MiB, the tree included, and the tracked reports are 35 MiB of it: for the kit's calls
+# (a model part is 31 MiB) take them out of the index first, `git rm -r -q --cached reports && echo /reports/ >>
+# .git/info/exclude`, and put them back after the last call: `git reset -q -- reports`, and drop that line.
 # Here, on a machine with the project's .venv: bash benchmarks/gpu.sh [OUT]
 set -uo pipefail
 cd "$(dirname "$0")/.."
