@@ -5,7 +5,8 @@
 #      the mean);
 #   2. the equivalence check (a whole local udemy-cosine run on each path, compared);
 #   3. the five seed pairings of the local profile at seed 42 (their records say device cuda).
-# Each stage has a time limit; stage.txt says what each took. Everything lands in OUT/gpu-results.tgz, with
+# Each stage has a time limit; stage.txt says what each took. PROBE_COMPILE=1 adds a fourth, 90 s: quora-mnrl's
+# study path with torch_compile on (off by default since it segfaulted there; see benchmarks/results/*-notes.md). Everything lands in OUT/gpu-results.tgz, with
 # stage.txt and the JSON results beside it (the device returns at most 8 files).
 #
 # On the lent device machine (no network; read ../shared/device/kit.sh first): stage the base model and the
@@ -67,6 +68,11 @@ if [ -f "$ncert" ]; then
   done
 else
   echo "pairings: left out: every local run needs $ncert (set NCERT=path/to/chapters.parquet)" | tee -a "$work/stage.txt"
+fi
+if [ -n "${PROBE_COMPILE:-}" ]; then  # optional, last: the compiled lean loop crashed the process on an H100
+  mkdir -p "$work/compile"
+  stage compile 90 "$py" -X faulthandler -m benchmarks.run --steps 50 --warmup 30 --pairing quora-mnrl \
+    --torch-compile --out "$work/compile"
 fi
 tar -C "$work" -czf "$out/gpu-results.tgz" .
 cp "$work"/stage.txt "$work"/*.json "$out/" 2>/dev/null

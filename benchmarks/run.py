@@ -79,10 +79,11 @@ def recipe(profile: str, pairing: str) -> Params:
     return Params.load(profile, pairing).replace(checkpoint_steps=None, resume=False, output_dir=None)
 
 
-def study(params: Params) -> Params:
+def study(params: Params, torch_compile: bool = False) -> Params:
     """The study's path at its fastest: whatever the profile says of ``fast_dropout`` (the local profile keeps
-    torch's dropout for its records' sake), the benchmark times the CPU dropout too."""
-    return params.replace(fast_path=True, fast_dropout=True)
+    torch's dropout for its records' sake), the benchmark times the CPU dropout too. ``torch_compile`` (CUDA only,
+    off by default since it crashed on an H100): the lean loop's compiled encoder, as a probe."""
+    return params.replace(fast_path=True, fast_dropout=True, torch_compile=torch_compile)
 
 
 def train_steps(params: Params, train_set, warmup: int, steps: int, workdir: Path, callbacks=()) -> tuple[float, dict]:
@@ -108,14 +109,15 @@ def encode_rate(params: Params, sentences: list[str], fast: bool) -> float:
     return len(sentences) / (time.perf_counter() - start)
 
 
-def bench(profile: str, pairing: str, warmup: int, steps: int, encode_limit: int | None = None) -> dict:
+def bench(profile: str, pairing: str, warmup: int, steps: int, encode_limit: int | None = None,
+          torch_compile: bool = False) -> dict:
     base = recipe(profile, pairing)
     prep = sets.get(base.data_set).prepare(base)
     train_set = prep.train_dataset
     rates, options, medians = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for path in ("peer", "study"):
-            params = study(base) if path == "study" else base.replace(fast_path=False)
+            params = study(base, torch_compile) if path == "study" else base.replace(fast_path=False)
             rates[path], result = train_steps(params, train_set, warmup, steps, Path(tmp) / path)
             options[path], medians[path] = result["options"], result["median_ms_per_step"]
             print(f"  {pairing:15s} {path:5s} {rates[path]:8.3f} steps/s", flush=True)
@@ -237,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="train one whole run of PAIRING on both paths and compare")
     parser.add_argument("--breakdown", metavar="PAIRING", choices=list(seed_pairings()), action="append",
                         help="profile the study's path on PAIRING: where the time per step goes (repeatable)")
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="the study's path with torch_compile on (CUDA only; off by default: it crashed on an H100)")
     parser.add_argument("--encode-sentences", type=int, default=None,
                         help="encode only the first N STSb test sentences (default: all 2,758)")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -247,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     slug = re.sub(r"[^a-z0-9]+", "-", device_name(device).lower()).strip("-")[:40]
     args.out.mkdir(parents=True, exist_ok=True)
     head = {"date": stamp, "device": device, "device_name": device_name(device), "torch_threads": torch.get_num_threads(),
-            "versions": record.versions(), "profile": args.profile}
+            "versions": record.versions(), "profile": args.profile, "torch_compile": args.torch_compile}
     if args.breakdown:
         steps, warmup = args.steps or 10, args.warmup if args.warmup is not None else 3
         text = "\n\n".join(breakdown(args.profile, p, warmup, steps) for p in args.breakdown)
@@ -267,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{device_name(device)}: {steps} timed steps after {warmup} per path, recipes of params/{args.profile}")
         result = head | {"goal_ratio": GOALS[device], "recipes": {}}
         for pairing in args.pairing or list(seed_pairings()):
-            result["recipes"][pairing] = bench(args.profile, pairing, warmup, steps, args.encode_sentences)
+            result["recipes"][pairing] = bench(args.profile, pairing, warmup, steps, args.encode_sentences,
+                                               args.torch_compile)
         result["all_reach_goal"] = all(r["speedup_ratio"] >= GOALS[device] for r in result["recipes"].values())
         print(table(result))
         path = args.out / f"{stamp}-{slug}.json"
