@@ -14,7 +14,8 @@ from datasets import Dataset
 from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
                                    SentenceTransformerTrainingArguments, losses, util)
 
-from . import cache, progress, seedcards, sources, speed
+from . import progress, seedcards, sources, speed
+from .cache import head_state  # a loss's own weights, without the model's
 from .params import MAX_POSITIONS, Params, ParamsError
 
 transformers.logging.set_verbosity_error()
@@ -179,9 +180,6 @@ def _step(checkpoint: Path) -> int:
 HEAD_FILE = "loss_head.pt"
 
 
-head_state = cache.head_state  # a loss's own weights, without the model's
-
-
 class SaveHead(transformers.TrainerCallback):
     """The trainer's checkpoints keep the model, optimiser, schedule and RNG states but not a loss's own weights:
     a run resumed from one would go on with SoftmaxLoss's classifier as initialised. This saves them beside each
@@ -207,14 +205,12 @@ def complete_checkpoints(folder: Path, loss: torch.nn.Module) -> list[Path]:
 
 class ZeroLossGrads(transformers.TrainerCallback):
     """Clears the gradients of a loss's own weights (SoftmaxLoss's classifier) after every step, which the
-    trainer's ``model.zero_grad()`` does not reach: sentence-transformers < 6.2 lacks its own such callback
-    and lets them add up over the steps (6.0.1 is the GPU image's version)."""
+    trainer's ``model.zero_grad()`` does not reach: sentence-transformers < 6.2 (6.0.1 is the GPU image's) lets
+    them add up over the steps; 6.2 clears them itself, and clearing them twice changes nothing."""
 
-    def on_train_begin(self, args, state, control, optimizer=None, **kwargs):
+    def on_step_end(self, args, state, control, optimizer=None, **kwargs):
         if optimizer is not None:
             optimizer.zero_grad()
-
-    on_step_end = on_train_begin
 
 
 def make_trainer(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, params: Params,
@@ -226,8 +222,7 @@ def make_trainer(model: SentenceTransformer, loss: torch.nn.Module, train: Datas
                                              train_dataset=train, loss=loss,
                                              callbacks=[*(callbacks or []), *progress.callbacks()])
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
-    if head_state(loss) and not any(type(c).__name__ == "_OptimizerZeroGradCallback"
-                                    for c in trainer.callback_handler.callbacks):
+    if head_state(loss):
         trainer.add_callback(ZeroLossGrads())
     return trainer
 
