@@ -46,9 +46,11 @@ def run_all(runs: list[Params], log=print, address: str | None = None, gpus_per_
     if started:
         import logging
 
+        # without --address, a Ray of our own: ray.init(address=None) would join any Ray already running on
+        # this machine (RAY_ADDRESS, or a `ray start` head it finds), with its CPUs rather than --local-cpus
         options = {"num_cpus": local_cpus} if address is None else {}
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+            ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                      configure_logging=True, **options)
         except (ConnectionError, ray.exceptions.RayError) as err:
             last = [line for line in str(err).splitlines() if line.strip()][-1:] or [type(err).__name__]

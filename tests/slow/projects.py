@@ -55,7 +55,7 @@ def same_as_sequential(root: Path, run: str) -> dict:
 
 def kernels(pid: int) -> list:
     """The ipykernel processes under a process (psutil): a short-lived child that ends while being looked at
-    is passed over."""
+    is passed over; none once the process has ended."""
     import psutil
 
     def cmdline(process) -> str:
@@ -64,4 +64,8 @@ def kernels(pid: int) -> list:
         except psutil.NoSuchProcess:
             return ""
 
-    return [p for p in psutil.Process(pid).children(recursive=True) if "ipykernel" in cmdline(p)]
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:  # the command itself has ended: the caller says so, with its output
+        return []
+    return [p for p in children if "ipykernel" in cmdline(p)]

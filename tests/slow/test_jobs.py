@@ -48,12 +48,11 @@ def test_ctrl_c_stops_the_runs_under_way_and_says_what_ran(tmp_path):
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(run.stdout.readline, "")), daemon=True)
     reader.start()
-    deadline = time.time() + 120
-    while sum(line.startswith("[start]") for line in lines) < 2 and run.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(5)  # both kernels are busy
-    kernels = projects.kernels(run.pid)
-    assert len(kernels) == 2, "".join(lines)
+    deadline, kernels = time.time() + 120, []
+    while len(kernels) < 2 and run.poll() is None and time.time() < deadline:  # both kernels are up
+        time.sleep(0.5)
+        kernels = projects.kernels(run.pid)
+    assert len(kernels) == 2 and run.poll() is None, f"two kernels were not seen at once:\n{''.join(lines)}"
     run.send_signal(signal.SIGINT)
     run.wait(timeout=60)
     reader.join(timeout=10)

@@ -42,11 +42,20 @@ def _say(capsys, text: str) -> None:
 
 def test_two_runs_at_once_on_a_local_ray_equal_the_sequential_executors(tmp_path, capsys):
     root = _project(tmp_path)
-    start = time.perf_counter()
-    done = _pairings(root, "--local-cpus", "2")
-    wall = time.perf_counter() - start
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    # another Ray on this machine (1 CPU) must not be joined: without --address the command starts its own
+    try:
+        subprocess.run([ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={_free_port()}",
+                        "--include-dashboard=false", "--num-cpus=1", "--num-gpus=0", "--disable-usage-stats"],
+                       env=_env(root), check=True, capture_output=True)
+        start = time.perf_counter()
+        done = _pairings(root, "--local-cpus", "2")
+        wall = time.perf_counter() - start
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
+    assert "ray (local): 1 node(s), 2 CPU(s)" in out, out
     lines = out.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("[start]")]
     ends = [i for i, line in enumerate(lines) if re.match(r"\[\d/2\] .*: done in", line)]
@@ -102,6 +111,7 @@ def test_ctrl_c_cancels_the_runs_and_says_what_ran(tmp_path):
         time.sleep(0.2)
     assert any(line.startswith("[start]") for line in lines), "".join(lines)
     time.sleep(5)  # the first run's kernel is busy
+    assert run.poll() is None, f"the command ended before Ctrl-C:\n{''.join(lines)}"
     started = sum(line.startswith("[start]") for line in lines)
     run.send_signal(signal.SIGINT)
     run.wait(timeout=120)
