@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     scale.add_argument("--executor", choices=("sequential", "ray"), default="sequential",
                        help="sequential: one run after another here (default); ray: each run a Ray task")
     scale.add_argument("--address", help="join this running Ray cluster (e.g. 10.0.0.1:6379 or auto); "
-                                         "default: start a local Ray on this machine")
+                                         "default: start a Ray of its own on this machine, even beside a running one")
     scale.add_argument("--gpus-per-run", type=float, default=0.0, help="GPUs Ray gives each run; a fraction "
                                                                        "lets several runs share one (default 0)")
     scale.add_argument("--cpus-per-run", type=float, default=1.0, help="CPUs Ray gives each run (default 1)")
