@@ -497,6 +497,7 @@ def run_parallel(runs: list[Params], jobs: int, log=print) -> int:
 
     jobs = min(jobs, len(runs))
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    log = one_at_a_time(log)  # the pool's threads and this one print; a line must not break into another
     done: dict[str, bool] = {}
     started: set[str] = set()
 
@@ -534,6 +535,18 @@ def run_parallel(runs: list[Params], jobs: int, log=print) -> int:
             raise Interrupted(err.signum, f"runs by {signal.Signals(err.signum).name}: {'; '.join(parts)}; every "
                                           f"other report is as it was", told=True) from None
     return sum(not ok for ok in done.values())
+
+
+def one_at_a_time(log):
+    """``log`` behind a lock: ``print`` writes a line's text and its end separately, so two threads printing
+    at once can put both texts on one line (seen in CI: ``[start] a…[start] b…`` then an empty line)."""
+    lock = threading.Lock()
+
+    def locked_log(line: str) -> None:
+        with lock:
+            log(line)
+
+    return locked_log
 
 
 @contextlib.contextmanager

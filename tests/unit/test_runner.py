@@ -67,3 +67,46 @@ def test_parallel_runs_start_longest_first(tmp_path, monkeypatch):
         (tmp_path / f"{name}.json").write_text(json.dumps({"timings": {"total_seconds": seconds}}))
     assert [p.run_name for p in runner.longest_first(runs)] == ["snli-softmax", "quora-mnrl", "udemy-cosine",
                                                                 "greetings-mnrl"]
+
+
+def test_parallel_runs_print_whole_lines(tmp_path, monkeypatch):
+    """Runs starting at once each print their [start] line whole: print writes a line's text and its end
+    separately, and CI once saw ``[start] a…[start] b…`` on one line. The log here writes like print, with
+    a pause between the two writes, from two threads starting together."""
+    import io
+    import threading
+    import time
+
+    from pairings import runner
+    from pairings.params import Params
+
+    monkeypatch.setattr(runner.config, "report_dir", lambda profile: tmp_path)
+    monkeypatch.setattr(runner.config, "NOTEBOOKS_DIR", tmp_path)
+    together = threading.Barrier(2)
+
+    def attempt(params, follow=True):
+        return runner.Outcome(params.run_name, ok=True, seconds=0.0)
+
+    describe = runner.describe
+
+    def started(params):  # both threads reach their [start] line at the same moment
+        together.wait(timeout=10)
+        return describe(params)
+
+    monkeypatch.setattr(runner, "attempt", attempt)
+    monkeypatch.setattr(runner, "describe", started)
+    monkeypatch.setattr(runner, "land", lambda params, outcome, log: log("done") or True)
+    out = io.StringIO()
+
+    def like_print(line):
+        out.write(line)
+        time.sleep(0.05)
+        out.write("\n")
+
+    runs = [Params.load("quick", p) for p in ("greetings-mnrl", "udemy-cosine")]
+    assert runner.run_parallel(runs, 2, log=like_print) == 0
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4, lines
+    assert sorted(line.split(":")[0] for line in lines[:2]) == ["[start] greetings-mnrl", "[start] udemy-cosine"], lines
+    assert [line.count("[start]") for line in lines[:2]] == [1, 1], lines
+    assert [line.split(" ")[0] for line in lines[2:]] == ["[1/2]", "[2/2]"] and lines[2].endswith(": done"), lines
