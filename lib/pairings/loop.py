@@ -2,9 +2,9 @@
 
 On a GPU a MiniLM step is a few milliseconds of kernels, and the trainer's own per-step work costs more:
 the collator tokenizes every batch, the dataloader reads rows one by one, the loss is checked for NaN on the
-host (a synchronisation), and every batch has a new shape. With ``train_loop: lean`` (the default on CUDA
-with ``fast_path``) :func:`train.fit <pairings.train.fit>` builds the same ``SentenceTransformerTrainer``
-and takes from it
+host (a synchronisation), and every batch has a new shape; on the 2-core CPU that work is a fifth of a
+greetings step (short texts, batch 8). With ``train_loop: lean`` (the default with ``fast_path``)
+:func:`train.fit <pairings.train.fit>` builds the same ``SentenceTransformerTrainer`` and takes from it
 
 * **the batches**: its own train dataloader, built by ``get_train_dataloader`` over as many rows with the
   same batch sampler, seed and ``set_epoch`` calls, yields the same row indices in the same order;
@@ -266,9 +266,11 @@ def _forward_backward(loss, features, labels, encoder: Compiled, optimizer) -> t
         return _forward_backward(loss, features, labels, encoder, optimizer)
 
 
-def train(trainer, loss: torch.nn.Module, resume: bool = False, compile_encoder: bool = True) -> dict:
+def train(trainer, loss: torch.nn.Module, resume: bool = False, compile_encoder: bool = True, word_grad=None) -> dict:
     """Train as ``trainer.train()`` would, leanly. Returns the steps, whether the encoder was compiled and the
-    step resumed from (None: from the start); the log is ``trainer.state.log_history``, as the trainer's."""
+    step resumed from (None: from the start); the log is ``trainer.state.log_history``, as the trainer's.
+    ``word_grad``: the packed encoder's word-embedding gradient (speed.WordGrad), whose rows never touched the
+    optimiser then skips (the same update)."""
     import transformers
 
     args, model = trainer.args, trainer.model
@@ -301,6 +303,7 @@ def train(trainer, loss: torch.nn.Module, resume: bool = False, compile_encoder:
         state.log_history = saved["log_history"]
         step = state.global_step = saved["step"]
 
+    rows_only = word_grad is not None and word_grad.attach(optimizer)  # after the state is loaded
     static = model.max_seq_length if device.type == "cuda" else None
     clipped = [p for p in model.parameters() if p.requires_grad]  # the trainer clips the model's, not a head's
     model.train()
@@ -355,6 +358,8 @@ def train(trainer, loss: torch.nn.Module, resume: bool = False, compile_encoder:
                     break
         finally:
             encoder.restore()
+            if word_grad is not None:
+                word_grad.detach()
     trainer.control = handler.on_train_end(args, state, trainer.control)
     options = ["lean loop (the trainer's batches, optimiser and schedule; texts tokenized once; no per-step sync)"]
     if static:
@@ -363,4 +368,5 @@ def train(trainer, loss: torch.nn.Module, resume: bool = False, compile_encoder:
         options.append('torch.compile(mode="reduce-overhead") of the encoder: CUDA graphs')
     elif encoder.failure:
         options.append(f"torch.compile of the encoder failed at the first step, trained without it ({encoder.failure})")
-    return {"steps": step, "options": options, "resumed_from": saved["step"] if saved else None}
+    return {"steps": step, "options": options, "resumed_from": saved["step"] if saved else None,
+            "touched_rows_only": rows_only}

@@ -89,8 +89,8 @@ class Params:
     # for long texts (pairings.speed); false: torch's dropout and attention there, as the plain model
     fast_dropout: bool = True
     # the training loop: "trainer" (SentenceTransformerTrainer.train), "lean" (pairings.loop: the trainer's
-    # batches, optimiser and schedule without its per-step work, for the GPU) or "auto": lean on CUDA with
-    # fast_path, the trainer elsewhere
+    # batches, optimiser and schedule without its per-step work) or "auto": lean with fast_path, the trainer
+    # without (the local profile pins "trainer", the loop its records trained with)
     train_loop: str = "auto"
     # the lean loop on CUDA compiles the encoder: torch.compile(mode="reduce-overhead"), CUDA graphs. Off by
     # default: on an H100 (torch 2.11) the backward's CUDA graphs crashed the process (a segfault, which no

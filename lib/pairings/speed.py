@@ -43,6 +43,7 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.adam import adam as adam_step  # the function torch's Adam and AdamW steps call
 
 try:
     from transformers.modeling_outputs import BaseModelOutput
@@ -51,7 +52,7 @@ except ImportError:  # pragma: no cover
 
 
 
-def options(fast_path: bool, packed: bool, fast_dropout: bool = True) -> list[str]:
+def options(fast_path: bool, packed: bool, fast_dropout: bool = True, rows_only: bool = False) -> list[str]:
     """What a run's record says about its training path."""
     if not fast_path:
         return ["SentenceTransformerTrainer with the seed card's arguments (padded batches, the card's optim)"]
@@ -59,8 +60,9 @@ def options(fast_path: bool, packed: bool, fast_dropout: bool = True) -> list[st
         return ["fused AdamW"]
     cpu = ["dropout masks from NumPy's PCG64 on the CPU",
            "attention text by text for long texts when training on the CPU"] if fast_dropout else []
+    rows = ["AdamW over the word-embedding rows touched so far (the others' update is exactly 0)"] * rows_only
     return ["packed encoder (no compute on padding)", "word-embedding gradient accumulated in place", *cpu,
-            "fused AdamW"]
+            "fused AdamW", *rows]
 
 
 def encoder_of(model) -> torch.nn.Module | None:
@@ -77,40 +79,120 @@ def can_pack(encoder) -> bool:
             and not config.is_decoder)
 
 
+class WordGrad:
+    """The packed encoder's word-embedding gradient: one buffer for the whole training, into which each pass's
+    backward adds its rows (``index_add_``: the sums the plain embedding backward makes), and the rows touched.
+
+    * When a step starts (``weight.grad`` set to None by ``zero_grad``) the buffer is handed out again with
+      only the rows the last step touched zeroed: nothing else in it was ever written (clipping scales its zeros).
+    * :meth:`attach` makes the optimiser's AdamW step cover only the rows some step has touched. A row never
+      touched has zero gradient and zero moments, and AdamW without weight decay moves it by exactly
+      ``lr * 0 / (sqrt(0) + eps) = 0``; so the update of the rows touched, by the same fused AdamW function
+      with the group's hyper-parameters, is the whole update. Its moments live in the optimiser's state under
+      the usual keys (checkpoints and resume keep them). Only for fused AdamW without weight decay, amsgrad or
+      maximize (the study's path); otherwise the optimiser steps as it is."""
+
+    def __init__(self, weight: torch.Tensor):
+        self.weight = weight
+        self.buffer: torch.Tensor | None = None
+        self.dirty: list[torch.Tensor] = []  # the ids added into the buffer since it was last handed out
+        self.live: torch.Tensor | None = None  # rows some step has touched (bool), once attached
+        self._optimizer, self._hooks, self._held = None, [], None
+
+    def add(self, ids: torch.Tensor, grad: torch.Tensor) -> None:
+        weight = self.weight
+        if weight.grad is None:
+            buffer = self.buffer
+            if buffer is None or buffer.shape != weight.shape or buffer.device != weight.device:
+                buffer = self.buffer = torch.zeros_like(weight)
+            elif self.dirty:
+                buffer.index_fill_(0, torch.cat(self.dirty), 0.0)
+            self.dirty = []
+            weight.grad = buffer
+        elif weight.grad is not self.buffer:  # not ours (someone set it): its every row may be written
+            self.buffer, self.dirty = None, []
+            weight.grad.index_add_(0, ids, grad.to(weight.grad.dtype))
+            return
+        weight.grad.index_add_(0, ids, grad.to(weight.grad.dtype))
+        self.dirty.append(ids)
+
+    def attach(self, optimizer) -> bool:
+        """AdamW on the touched rows only (see the class); False, and nothing changed, where it would not be
+        the same update. ``optimizer``: a torch optimiser, or accelerate's wrapper of one."""
+        optimizer = getattr(optimizer, "optimizer", optimizer)
+        group = next((g for g in optimizer.param_groups if any(p is self.weight for p in g["params"])), None)
+        if (group is None or not isinstance(optimizer, torch.optim.Adam) or not group.get("fused")
+                or group["weight_decay"] or group["amsgrad"] or group["maximize"]):
+            return False
+        self.detach()
+        self._optimizer, self._group = optimizer, group
+        self._hooks = [optimizer.register_step_pre_hook(self._before), optimizer.register_step_post_hook(self._after)]
+        return True
+
+    def detach(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks, self._optimizer, self._held = [], None, None
+
+    def _before(self, optimizer, args, kwargs) -> None:
+        self._held, self.weight.grad = self.weight.grad, None  # the optimiser skips a parameter without one
+
+    def _after(self, optimizer, args, kwargs) -> None:
+        grad, self._held = self._held, None
+        if grad is None:
+            return
+        weight, group, state = self.weight, self._group, optimizer.state[self.weight]
+        if not state:  # as the fused AdamW would make it
+            state["step"] = torch.zeros((), dtype=torch.float32, device=weight.device)
+            state["exp_avg"] = torch.zeros_like(weight, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(weight, memory_format=torch.preserve_format)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        if self.live is None:  # first step, or resumed: whatever has moments already
+            self.live = (m != 0).any(1) | (v != 0).any(1)
+        if grad is self.buffer:
+            if self.dirty:
+                self.live[torch.cat(self.dirty)] = True
+        else:
+            self.live |= (grad != 0).any(1)
+        rows = self.live.nonzero().squeeze(1)
+        with torch.no_grad():
+            p_rows, m_rows, v_rows = weight[rows], m[rows], v[rows]
+            beta1, beta2 = group["betas"]
+            # Adam without weight decay is AdamW without it: the same fused kernel's arithmetic
+            adam_step([p_rows], [grad[rows]], [m_rows], [v_rows], [], [state["step"]], fused=True, amsgrad=False,
+                      beta1=beta1, beta2=beta2, lr=group["lr"], weight_decay=0.0, eps=group["eps"], maximize=False)
+            weight.index_copy_(0, rows, p_rows)
+            m.index_copy_(0, rows, m_rows)
+            v.index_copy_(0, rows, v_rows)
+        weight.grad = grad
+
+
 class WordLookup(torch.autograd.Function):
-    """``F.embedding(ids, weight)`` whose backward adds the rows' gradients into ``weight.grad`` itself
-    (``index_add_``: the sums the plain embedding backward makes), into one zeroed buffer kept in
-    ``buffers`` when the grad was set to None, instead of a new dense matrix per pass. The padding row
-    gets no gradient, as with ``padding_idx``."""
+    """``F.embedding(ids, weight)`` whose backward adds the rows' gradients into ``weight.grad`` itself through
+    :class:`WordGrad`, instead of building a new dense matrix per pass. The padding row gets no gradient, as
+    with ``padding_idx``."""
 
     @staticmethod
-    def forward(ctx, weight: torch.Tensor, ids: torch.Tensor, padding_idx: int | None, buffers: dict):
+    def forward(ctx, weight: torch.Tensor, ids: torch.Tensor, padding_idx: int | None, grads: WordGrad):
         ctx.save_for_backward(ids)
-        ctx.weight, ctx.padding_idx, ctx.buffers = weight, padding_idx, buffers
+        ctx.padding_idx, ctx.grads = padding_idx, grads
         return F.embedding(ids, weight)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (ids,) = ctx.saved_tensors
-        weight = ctx.weight
         if ctx.padding_idx is not None:
             grad = grad.masked_fill((ids == ctx.padding_idx).unsqueeze(1), 0.0)
-        if weight.grad is None:
-            buffer = ctx.buffers.get(id(weight))
-            if buffer is None or buffer.shape != weight.shape or buffer.device != weight.device:
-                buffer = ctx.buffers[id(weight)] = torch.zeros_like(weight)
-            else:
-                buffer.zero_()
-            weight.grad = buffer
-        weight.grad.index_add_(0, ids, grad.to(weight.grad.dtype))
+        ctx.grads.add(ids, grad)
         return None, None, None, None
 
 
-def lookup(embedding: torch.nn.Embedding, ids: torch.Tensor, buffers: dict) -> torch.Tensor:
-    if (not (embedding.weight.requires_grad and torch.is_grad_enabled()) or embedding.max_norm is not None
+def lookup(embedding: torch.nn.Embedding, ids: torch.Tensor, grads: WordGrad | None) -> torch.Tensor:
+    if (grads is None or grads.weight is not embedding.weight or embedding.max_norm is not None
+            or not (embedding.weight.requires_grad and torch.is_grad_enabled())
             or embedding.sparse or embedding.scale_grad_by_freq):
         return embedding(ids)
-    return WordLookup.apply(embedding.weight, ids, embedding.padding_idx, buffers)
+    return WordLookup.apply(embedding.weight, ids, embedding.padding_idx, grads)
 
 
 class _KeepMask(torch.autograd.Function):
@@ -184,7 +266,7 @@ def text_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: l
 
 
 def packed_forward(bert, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                   token_type_ids: torch.Tensor | None = None, *, _buffers: dict | None = None,
+                   token_type_ids: torch.Tensor | None = None, *, _grads: WordGrad | None = None,
                    _fast_dropout: bool = True, **_: object):
     """BertModel's forward computed on the real tokens only; returns ``last_hidden_state`` padded back.
     ``_fast_dropout``: on the CPU, :func:`dropout`'s masks and attention text by text for long texts."""
@@ -197,7 +279,7 @@ def packed_forward(bert, input_ids: torch.Tensor, attention_mask: torch.Tensor |
              else torch.zeros_like(positions))
     emb = bert.embeddings
     training = bert.training
-    words = lookup(emb.word_embeddings, input_ids.reshape(-1)[keep], {} if _buffers is None else _buffers)
+    words = lookup(emb.word_embeddings, input_ids.reshape(-1)[keep], _grads)
     x = words + emb.token_type_embeddings(types)
     fast = _fast_dropout
     x = dropout(emb.LayerNorm(x + emb.position_embeddings(positions)), emb.dropout.p, training, fast)
@@ -230,15 +312,17 @@ def packed_forward(bert, input_ids: torch.Tensor, attention_mask: torch.Tensor |
 
 
 @contextlib.contextmanager
-def packed(model, fast_dropout: bool = True) -> Iterator[bool]:
-    """Within the block, the model's encoder runs packed; yields whether it could (else it runs as is)."""
+def packed(model, fast_dropout: bool = True) -> Iterator[WordGrad | None]:
+    """Within the block, the model's encoder runs packed; yields its word-embedding gradient (:class:`WordGrad`,
+    to :meth:`~WordGrad.attach` to the optimiser), or None where it cannot pack (the encoder then runs as is)."""
     bert = encoder_of(model)
     if bert is None or not can_pack(bert) or BaseModelOutput is None:
-        yield False
+        yield None
         return
-    # an instance attribute shadows the method; the buffers (the word-embedding gradient's) live as long
-    bert.forward = functools.partial(packed_forward, bert, _buffers={}, _fast_dropout=fast_dropout)
+    grads = WordGrad(bert.embeddings.word_embeddings.weight)
+    bert.forward = functools.partial(packed_forward, bert, _grads=grads, _fast_dropout=fast_dropout)  # shadows the method
     try:
-        yield True
+        yield grads
     finally:
         del bert.forward
+        grads.detach()

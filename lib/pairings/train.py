@@ -213,6 +213,20 @@ class ZeroLossGrads(transformers.TrainerCallback):
             optimizer.zero_grad()
 
 
+class TouchedRowsOnly(transformers.TrainerCallback):
+    """Once the trainer has its optimiser, its AdamW step covers only the word-embedding rows some step has
+    touched (:meth:`speed.WordGrad.attach`: the same update); ``attached`` says whether it could."""
+
+    def __init__(self, grads: speed.WordGrad):
+        self.grads, self.attached = grads, False
+
+    def on_train_begin(self, args, state, control, optimizer=None, **kwargs):
+        self.attached = optimizer is not None and self.grads.attach(optimizer)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.grads.detach()
+
+
 def make_trainer(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, params: Params,
                  output_dir: Path, callbacks: list | None = None) -> SentenceTransformerTrainer:
     """The trainer with the seed card's arguments (``training_arguments``), the run's progress callbacks and no
@@ -228,10 +242,10 @@ def make_trainer(model: SentenceTransformer, loss: torch.nn.Module, train: Datas
 
 
 def lean_loop(params: Params) -> bool:
-    """Whether training runs the lean loop (pairings.loop): ``train_loop``, where "auto" means on CUDA with
-    the study's path."""
+    """Whether training runs the lean loop (pairings.loop): ``train_loop``, where "auto" means with the study's
+    path (``fast_path``), on every device."""
     if params.train_loop == "auto":
-        return params.fast_path and pick_device(params) == "cuda"
+        return params.fast_path
     return params.train_loop == "lean"
 
 
@@ -251,11 +265,16 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
     lean = lean_loop(params)
     pack = params.fast_path and not (lean and pick_device(params) == "cuda")
     start = time.perf_counter()
-    with speed.packed(model, params.fast_dropout) if pack else contextlib.nullcontext(False) as packed:
+    with speed.packed(model, params.fast_dropout) if pack else contextlib.nullcontext() as packed:
         if lean:
-            result = loop.train(trainer, trainer.loss, resume=params.resume, compile_encoder=params.torch_compile)
+            result = loop.train(trainer, trainer.loss, resume=params.resume, compile_encoder=params.torch_compile,
+                                word_grad=packed)
             steps, first, lean_options = result["steps"], result["resumed_from"] or 0, result["options"]
+            rows_only = result["touched_rows_only"]
         else:
+            rows = TouchedRowsOnly(packed) if packed is not None else None
+            if rows is not None:
+                trainer.add_callback(rows)
             # an interruption while a checkpoint was being saved leaves it incomplete: the one before is resumed
             checkpoints = complete_checkpoints(Path(trainer.args.output_dir), loss)
             resumed_from = checkpoints[-1] if params.resume and checkpoints else None
@@ -264,6 +283,9 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
                                              strict=False)
             steps = trainer.train(resume_from_checkpoint=str(resumed_from) if resumed_from else None).global_step
             first, lean_options = (_step(resumed_from) if resumed_from else 0), []
+            rows_only = rows is not None and rows.attached
+            if rows is not None:
+                trainer.remove_callback(rows)
     seconds = time.perf_counter() - start
     # the model card lists the evaluations of the fine-tuned model only, not those of the base before it
     getattr(model.model_card_data, "eval_results_dict", {}).clear()
@@ -273,4 +295,5 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
             "seconds_per_step": seconds / max(steps - first, 1),  # the steps this call ran
             "path": "fast" if params.fast_path else "trainer",
             "loop": "lean" if lean else "trainer",
-            "options": lean_options + speed.options(params.fast_path, packed, params.fast_dropout)}
+            "options": lean_options + speed.options(params.fast_path, packed is not None, params.fast_dropout,
+                                                    rows_only)}

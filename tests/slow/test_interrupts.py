@@ -59,7 +59,7 @@ def test_sigint_stops_the_run_keeps_the_report_and_resumes(tmp_path):
     good = _published(root)
     run = _start(root)
     staging = root / "reports" / "quick" / ".staging" / "greetings-mnrl"
-    checkpoint = staging / "checkpoints" / "checkpoint-2" / "trainer_state.json"  # written last
+    checkpoint = staging / "checkpoints" / "lean-2" / "state.pt"  # the lean loop's: renamed there when complete
     deadline = time.time() + 150
     while not checkpoint.exists() and run.poll() is None and time.time() < deadline:
         time.sleep(0.1)

@@ -57,13 +57,15 @@ class Interrupt(transformers.TrainerCallback):
             raise KeyboardInterrupt(f"interrupted at step {self.step}")
 
 
-def test_resume_continues_the_same_run(tmp_path):
-    """Checkpoint every 2 steps, crash at step 3, resume: the record matches an uninterrupted run."""
-    params = tiny(checkpoint_steps=2)
+@pytest.mark.parametrize("train_loop, saved", [("trainer", "checkpoint-2"), ("lean", "lean-2")])
+def test_resume_continues_the_same_run(tmp_path, train_loop, saved):
+    """Checkpoint every 2 steps, crash at step 3, resume: the record matches an uninterrupted run; in the
+    trainer's loop (the local profile's) and in the lean loop (the study path's default)."""
+    params = tiny(checkpoint_steps=2, train_loop=train_loop)
     whole = train_once(params, tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
         train_once(params, tmp_path / "resumed", callbacks=[Interrupt(3)])
-    assert (tmp_path / "resumed" / "checkpoints" / "checkpoint-2").is_dir()
+    assert (tmp_path / "resumed" / "checkpoints" / saved).is_dir()
     resumed = train_once(params.replace(resume=True), tmp_path / "resumed")
     assert resumed[0]["resumed_from_step"] == 2 and resumed[0]["steps"] == whole[0]["steps"] == 6
     ours, theirs = dict(map(tuple, resumed[0]["loss_history"])), dict(map(tuple, whole[0]["loss_history"]))
@@ -108,7 +110,7 @@ def test_sigkill_mid_training_keeps_the_last_good_report(tmp_path):
     env = {**os.environ, "PAIRINGS_ROOT": str(root), "HF_HUB_OFFLINE": "1"}
     run = subprocess.Popen([sys.executable, "-m", "pairings", "run", "--profile", "quick", "--pairing", "greetings-mnrl",
                             "--no-summary"], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    checkpoint = root / "reports" / "quick" / ".staging" / "greetings-mnrl" / "checkpoints" / "checkpoint-5"
+    checkpoint = root / "reports" / "quick" / ".staging" / "greetings-mnrl" / "checkpoints" / "lean-5"
     deadline = time.time() + 240
     while not checkpoint.exists() and run.poll() is None and time.time() < deadline:
         time.sleep(0.2)

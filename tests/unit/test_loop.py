@@ -220,7 +220,9 @@ def test_an_interrupted_run_resumes_to_the_same_model(tmp_path, train_loop, loss
 def test_the_lean_loop_needs_the_study_path():
     with pytest.raises(Exception, match="train_loop.*fast_path"):
         params(train_loop="lean", fast_path=False)
-    assert not train.lean_loop(params())  # auto: the trainer on the CPU
+    assert train.lean_loop(params())  # auto: lean on the study's path, the CPU's too
+    assert not train.lean_loop(params(fast_path=False))  # auto: the trainer on the plain path
+    assert not train.lean_loop(params(train_loop="trainer"))
     assert train.lean_loop(params(train_loop="lean"))
 
 

@@ -73,14 +73,73 @@ def test_the_word_lookup_gives_the_embedding_gradient_in_one_buffer():
     for ids, g in zip(passes, upstream):
         plain(ids).backward(g)
     expected = weight.grad.clone()
-    weight.grad, buffers = None, {}
+    weight.grad, grads = None, speed.WordGrad(weight)
     for ids, g in zip(passes, upstream):
-        speed.lookup(plain, ids, buffers).backward(g)  # two passes, as MNRL's two columns
+        speed.lookup(plain, ids, grads).backward(g)  # two passes, as MNRL's two columns
     assert torch.allclose(weight.grad, expected, atol=1e-6) and not weight.grad[0].any()
     first = weight.grad
+    weight.grad.mul_(0.5)  # clipping scales it in place
     weight.grad = None  # the trainer's zero_grad(set_to_none=True): the next step reuses the buffer, zeroed
-    speed.lookup(plain, passes[1], buffers).backward(upstream[1])
-    assert weight.grad is first and torch.equal(weight.grad[7], upstream[1][0])
+    speed.lookup(plain, passes[1], grads).backward(upstream[1])
+    assert weight.grad is first
+    weight.grad = None
+    alone = speed.lookup(plain, passes[1], speed.WordGrad(weight))
+    alone.backward(upstream[1])
+    assert torch.equal(first, weight.grad)  # only the last step's rows were zeroed, and nothing else was written
+
+
+def _adamw_steps(rows_only: bool, steps: list[list[int]], resume_at: int | None = None):
+    """The study path's fused AdamW (the trainer's groups: weight decay 0) on an embedding and a linear layer
+    trained through the packed lookup, ``rows_only`` with WordGrad.attach; a checkpoint and resume at a step."""
+    torch.manual_seed(1)
+    emb, head = torch.nn.Embedding(40, 6, padding_idx=0), torch.nn.Linear(6, 1)
+    params = list(emb.parameters()) + list(head.parameters())
+
+    def optimizer():
+        return torch.optim.AdamW(params, lr=0.05, weight_decay=0.0, fused=True)
+
+    opt, grads = optimizer(), speed.WordGrad(emb.weight)
+    if rows_only:
+        assert grads.attach(opt)
+    norms = []
+    for i, ids in enumerate(steps):
+        if i == resume_at:  # a checkpoint, and a new optimiser (and WordGrad) resumed from it
+            saved = opt.state_dict()
+            grads.detach()
+            opt, grads = optimizer(), speed.WordGrad(emb.weight)
+            opt.load_state_dict(saved)
+            if rows_only:
+                assert grads.attach(opt)
+        for half in (ids[: len(ids) // 2], ids[len(ids) // 2:]):  # two passes a step
+            head(speed.lookup(emb, torch.tensor(half), grads)).pow(2).sum().backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(params, 0.5)))
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return emb.weight.detach().clone(), head.weight.detach().clone(), opt.state_dict(), norms
+
+
+@pytest.mark.parametrize("resume_at", [None, 2])
+def test_adamw_over_the_touched_rows_is_the_whole_update(resume_at):
+    """Rows touched once keep moving on their moments afterwards; rows never touched stay; the result and the
+    optimiser's state are the full fused AdamW's, bit for bit; with a checkpoint and resume between steps."""
+    steps = [[3, 5, 5, 9], [9, 11, 0, 3], [2, 2, 2, 2], [17, 3, 0, 0], [5, 30, 31, 2]]
+    full, rows = _adamw_steps(False, steps, resume_at), _adamw_steps(True, steps, resume_at)
+    assert torch.equal(full[0], rows[0]) and torch.equal(full[1], rows[1])
+    assert full[3] == rows[3]
+    for key, state in full[2]["state"].items():
+        assert all(torch.equal(state[k], rows[2]["state"][key][k]) for k in state), key
+    untouched = [r for r in range(40) if r not in {0, 2, 3, 5, 9, 11, 17, 30, 31}]
+    torch.manual_seed(1)
+    assert torch.equal(rows[0][untouched], torch.nn.Embedding(40, 6, padding_idx=0).weight[untouched])
+
+
+def test_touched_rows_only_where_it_is_the_same_update():
+    emb = torch.nn.Embedding(10, 4)
+    for opt in (torch.optim.AdamW(emb.parameters(), weight_decay=0.01, fused=True),  # decay moves every row
+                torch.optim.AdamW(emb.parameters(), weight_decay=0.0),  # not the fused kernel
+                torch.optim.SGD(emb.parameters(), lr=0.1)):
+        assert not speed.WordGrad(emb.weight).attach(opt)
+    assert speed.WordGrad(emb.weight).attach(torch.optim.AdamW(emb.parameters(), weight_decay=0.0, fused=True))
 
 
 def test_cpu_dropout_keeps_1_minus_p_scales_and_follows_the_torch_seed():
@@ -134,17 +193,26 @@ def test_other_encoders_are_left_alone():
     assert not speed.can_pack(types.SimpleNamespace(config=config))
 
 
-def test_fit_on_the_fast_path_says_so(tmp_path):
+LEAN = "lean loop (the trainer's batches, optimiser and schedule; texts tokenized once; no per-step sync)"
+
+
+@pytest.mark.parametrize("train_loop, first", [("auto", [LEAN]), ("trainer", [])])
+def test_fit_on_the_fast_path_says_so(tmp_path, train_loop, first):
+    """The study's path trains in the lean loop by default, on the CPU too; in either loop the record lists
+    every option it used, the touched-rows AdamW included (attached to the trainer's optimiser or the loop's)."""
     from datasets import Dataset
 
-    params = Params.load("quick", "greetings-mnrl").replace(fast_path=True, train_pairs=16)
+    params = Params.load("quick", "greetings-mnrl").replace(fast_path=True, train_pairs=16, train_loop=train_loop)
     model = train.load_model(params)
     pairs = Dataset.from_dict({"prompt": TEXTS * 3, "reply": TEXTS[::-1] * 3})
     result = train.fit(model, train.make_loss("mnrl", model), pairs, params, tmp_path)
     assert result["path"] == "fast" and result["steps"] == 2
-    assert result["options"] == ["packed encoder (no compute on padding)", "word-embedding gradient accumulated in place",
+    assert result["loop"] == ("lean" if first else "trainer")
+    assert result["options"] == [*first, "packed encoder (no compute on padding)",
+                                 "word-embedding gradient accumulated in place",
                                  "dropout masks from NumPy's PCG64 on the CPU",
-                                 "attention text by text for long texts when training on the CPU", "fused AdamW"]
+                                 "attention text by text for long texts when training on the CPU", "fused AdamW",
+                                 "AdamW over the word-embedding rows touched so far (the others' update is exactly 0)"]
     assert all(torch.isfinite(torch.tensor(loss)) for _, loss in result["loss_history"])
     assert "forward" not in vars(speed.encoder_of(model))
 
