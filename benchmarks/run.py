@@ -80,10 +80,11 @@ def recipe(profile: str, pairing: str) -> Params:
 
 
 def study(params: Params, torch_compile: bool = False) -> Params:
-    """The study's path at its fastest: whatever the profile says of ``fast_dropout`` (the local profile keeps
-    torch's dropout for its records' sake), the benchmark times the CPU dropout too. ``torch_compile`` (CUDA only,
-    off by default since it crashed on an H100): the lean loop's compiled encoder, as a probe."""
-    return params.replace(fast_path=True, fast_dropout=True, torch_compile=torch_compile)
+    """The study's path with its defaults: whatever the profile says of ``fast_dropout`` and ``train_loop`` (the
+    local profile keeps torch's dropout and the trainer's loop for its records' sake), the benchmark times the
+    CPU dropout and the lean loop. ``torch_compile`` (CUDA only, off by default since it crashed on an H100): the
+    lean loop's compiled encoder, as a probe."""
+    return params.replace(fast_path=True, fast_dropout=True, train_loop="auto", torch_compile=torch_compile)
 
 
 def train_steps(params: Params, train_set, warmup: int, steps: int, workdir: Path, callbacks=()) -> tuple[float, dict]:
