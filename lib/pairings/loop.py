@@ -304,6 +304,7 @@ def train(trainer, loss: torch.nn.Module, resume: bool = False, compile_encoder:
         step = state.global_step = saved["step"]
 
     rows_only = word_grad is not None and word_grad.attach(optimizer)  # after the state is loaded
+    clip = word_grad.clip if rows_only else torch.nn.utils.clip_grad_norm_  # the same norm, on the touched rows
     static = model.max_seq_length if device.type == "cuda" else None
     clipped = [p for p in model.parameters() if p.requires_grad]  # the trainer clips the model's, not a head's
     model.train()
@@ -333,7 +334,7 @@ def train(trainer, loss: torch.nn.Module, resume: bool = False, compile_encoder:
                     value = _forward_backward(loss, features, labels, encoder, optimizer)
                     running += value.detach()
                     if args.max_grad_norm and args.max_grad_norm > 0:
-                        grad_norm = torch.nn.utils.clip_grad_norm_(clipped, args.max_grad_norm)
+                        grad_norm = clip(clipped, args.max_grad_norm)
                     learning_rate = scheduler.get_last_lr()[0]
                     optimizer.step()
                     scheduler.step()

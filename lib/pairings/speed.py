@@ -52,7 +52,8 @@ except ImportError:  # pragma: no cover
 
 
 
-def options(fast_path: bool, packed: bool, fast_dropout: bool = True, rows_only: bool = False) -> list[str]:
+def options(fast_path: bool, packed: bool, fast_dropout: bool = True, rows_only: bool = False,
+            lean: bool = False) -> list[str]:
     """What a run's record says about its training path."""
     if not fast_path:
         return ["SentenceTransformerTrainer with the seed card's arguments (padded batches, the card's optim)"]
@@ -61,6 +62,8 @@ def options(fast_path: bool, packed: bool, fast_dropout: bool = True, rows_only:
     cpu = ["dropout masks from NumPy's PCG64 on the CPU",
            "attention text by text for long texts when training on the CPU"] if fast_dropout else []
     rows = ["AdamW over the word-embedding rows touched so far (the others' update is exactly 0)"] * rows_only
+    if rows_only and lean:
+        rows.append("gradient clipping reads the word-embedding gradient's touched rows only")
     return ["packed encoder (no compute on padding)", "word-embedding gradient accumulated in place", *cpu,
             "fused AdamW", *rows]
 
@@ -128,6 +131,27 @@ class WordGrad:
         self._optimizer, self._group = optimizer, group
         self._hooks = [optimizer.register_step_pre_hook(self._before), optimizer.register_step_post_hook(self._after)]
         return True
+
+    def clip(self, parameters: list[torch.Tensor], max_norm: float) -> torch.Tensor:
+        """``torch.nn.utils.clip_grad_norm_(parameters, max_norm)`` (L2, the same formulas) reading the embedding's
+        gradient on the rows this step touched only: the others are exactly zero, add nothing to the norm and stay
+        zero when scaled. The whole 46 MB gradient is otherwise read twice and written once a step. Falls back to
+        torch's where the gradient is not this buffer. The same norm to float32 rounding (the sums' order)."""
+        weight = self.weight
+        if weight.grad is None or weight.grad is not self.buffer or not self.dirty:
+            return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+        rows = torch.cat(self.dirty).unique()
+        touched = self.buffer[rows]
+        grads = [p.grad for p in parameters if p.grad is not None]
+        others = [g for g in grads if g is not self.buffer]
+        norms = iter(torch._foreach_norm(others, 2.0)) if others else iter(())
+        total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(touched) if g is self.buffer
+                                                      else next(norms) for g in grads]))
+        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        if others:
+            torch._foreach_mul_(others, coef)
+        self.buffer.index_copy_(0, rows, touched * coef)
+        return total
 
     def detach(self) -> None:
         for hook in self._hooks:

@@ -296,4 +296,4 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
             "path": "fast" if params.fast_path else "trainer",
             "loop": "lean" if lean else "trainer",
             "options": lean_options + speed.options(params.fast_path, packed is not None, params.fast_dropout,
-                                                    rows_only)}
+                                                    rows_only, lean)}

@@ -133,6 +133,29 @@ def test_adamw_over_the_touched_rows_is_the_whole_update(resume_at):
     assert torch.equal(rows[0][untouched], torch.nn.Embedding(40, 6, padding_idx=0).weight[untouched])
 
 
+@pytest.mark.parametrize("max_norm", [0.05, 100.0])  # clipped, and not (the coefficient then 1)
+def test_clipping_on_the_touched_rows_is_torchs_clipping(max_norm):
+    """WordGrad.clip reads the embedding's gradient on this step's rows only: the norm torch's clip_grad_norm_
+    gives over every row (to float32 rounding) and the same clipped gradients, the untouched rows still zero."""
+    torch.manual_seed(2)
+    emb, head = torch.nn.Embedding(40, 6, padding_idx=0), torch.nn.Linear(6, 1)
+    params = list(emb.parameters()) + list(head.parameters())
+    grads = speed.WordGrad(emb.weight)
+    results = []
+    for ours in (False, True):
+        for step in ([3, 5, 5, 9], [9, 11, 0, 2]):  # the second step reuses the buffer
+            for p in params:
+                p.grad = None
+            head(speed.lookup(emb, torch.tensor(step), grads)).pow(2).sum().backward()
+            norm = grads.clip(params, max_norm) if ours else torch.nn.utils.clip_grad_norm_(params, max_norm)
+        results.append((float(norm), [p.grad.clone() for p in params]))
+    (theirs, expected), (norm, clipped) = results
+    assert norm == pytest.approx(theirs, rel=1e-6)
+    for a, b in zip(expected, clipped):
+        assert torch.allclose(a, b, rtol=1e-6, atol=0)
+    assert not clipped[0][[r for r in range(40) if r not in (9, 11, 2)]].any()
+
+
 def test_touched_rows_only_where_it_is_the_same_update():
     emb = torch.nn.Embedding(10, 4)
     for opt in (torch.optim.AdamW(emb.parameters(), weight_decay=0.01, fused=True),  # decay moves every row
@@ -196,8 +219,10 @@ def test_other_encoders_are_left_alone():
 LEAN = "lean loop (the trainer's batches, optimiser and schedule; texts tokenized once; no per-step sync)"
 
 
-@pytest.mark.parametrize("train_loop, first", [("auto", [LEAN]), ("trainer", [])])
-def test_fit_on_the_fast_path_says_so(tmp_path, train_loop, first):
+@pytest.mark.parametrize("train_loop, first, last", [
+    ("auto", [LEAN], ["gradient clipping reads the word-embedding gradient's touched rows only"]),
+    ("trainer", [], [])])  # the trainer clips as it does
+def test_fit_on_the_fast_path_says_so(tmp_path, train_loop, first, last):
     """The study's path trains in the lean loop by default, on the CPU too; in either loop the record lists
     every option it used, the touched-rows AdamW included (attached to the trainer's optimiser or the loop's)."""
     from datasets import Dataset
@@ -212,7 +237,8 @@ def test_fit_on_the_fast_path_says_so(tmp_path, train_loop, first):
                                  "word-embedding gradient accumulated in place",
                                  "dropout masks from NumPy's PCG64 on the CPU",
                                  "attention text by text for long texts when training on the CPU", "fused AdamW",
-                                 "AdamW over the word-embedding rows touched so far (the others' update is exactly 0)"]
+                                 "AdamW over the word-embedding rows touched so far (the others' update is exactly 0)",
+                                 *last]
     assert all(torch.isfinite(torch.tensor(loss)) for _, loss in result["loss_history"])
     assert "forward" not in vars(speed.encoder_of(model))
 
