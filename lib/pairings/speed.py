@@ -18,6 +18,9 @@ default; the local profile keeps torch's dropout, with which its records were tr
   whole training. The plain embedding backward builds a dense zero ``[30522, 384]`` matrix (46 MB) on every
   forward pass (an MNRL step has two) and the engine adds them up; on the project's 2-core CPU filling that
   fresh allocation took 18–97 ms a pass (``torch.profiler``: ``aten::fill_``). The same sums of the same rows.
+* **AdamW and clipping over the touched rows** (:class:`WordGrad`): a row no step has touched has zero gradient
+  and moments, and AdamW without weight decay leaves it exactly as it is; so the optimiser's step updates the
+  touched rows only (the same fused function), and the lean loop's clipping reads only this step's rows.
 * **dropout masks on the CPU** (:func:`dropout`): ``torch.bernoulli`` draws about 10 ns per element there,
   and attention dropout draws one per query-key pair. The study's path draws its keep-masks from NumPy's
   PCG64 (one generator per mask, seeded from torch's generator, so the trainer's seeding and checkpointed
