@@ -370,5 +370,4 @@ def train(trainer, loss: torch.nn.Module, resume: bool = False, compile_encoder:
         options.append('torch.compile(mode="reduce-overhead") of the encoder: CUDA graphs')
     elif encoder.failure:
         options.append(f"torch.compile of the encoder failed at the first step, trained without it ({encoder.failure})")
-    return {"steps": step, "options": options, "resumed_from": saved["step"] if saved else None,
-            "touched_rows_only": rows_only}
+    return {"steps": step, "options": options, "resumed_from": saved["step"] if saved else None}

@@ -55,18 +55,15 @@ except ImportError:  # pragma: no cover
 
 
 
-def options(fast_path: bool, packed: bool, fast_dropout: bool = True, rows_only: bool = False,
-            lean: bool = False) -> list[str]:
-    """What a run's record says about its training path."""
+def options(fast_path: bool, packed: bool, fast_dropout: bool = True, grads: "WordGrad | None" = None) -> list[str]:
+    """What a run's record says about its training path (``grads``: the packed encoder's, what it did)."""
     if not fast_path:
         return ["SentenceTransformerTrainer with the seed card's arguments (padded batches, the card's optim)"]
     if not packed:
         return ["fused AdamW"]
     cpu = ["dropout masks from NumPy's PCG64 on the CPU",
            "attention text by text for long texts when training on the CPU"] if fast_dropout else []
-    rows = ["AdamW over the word-embedding rows touched so far (the others' update is exactly 0)"] * rows_only
-    if rows_only and lean:
-        rows.append("gradient clipping reads the word-embedding gradient's touched rows only")
+    rows = grads.options() if grads is not None else []
     return ["packed encoder (no compute on padding)", "word-embedding gradient accumulated in place", *cpu,
             "fused AdamW", *rows]
 
@@ -103,6 +100,8 @@ class WordGrad:
         self.buffer: torch.Tensor | None = None
         self.dirty: list[torch.Tensor] = []  # the ids added into the buffer since it was last handed out
         self.live: torch.Tensor | None = None  # rows some step has touched (bool), once attached
+        self._rows: torch.Tensor | None = None  # ``dirty`` as unique rows, once asked for
+        self.stepped = self.clipped = False  # whether AdamW / clipping ever ran on the touched rows (the record's)
         self._optimizer, self._hooks, self._held = None, [], None
 
     def add(self, ids: torch.Tensor, grad: torch.Tensor) -> None:
@@ -112,15 +111,26 @@ class WordGrad:
             if buffer is None or buffer.shape != weight.shape or buffer.device != weight.device:
                 buffer = self.buffer = torch.zeros_like(weight)
             elif self.dirty:
-                buffer.index_fill_(0, torch.cat(self.dirty), 0.0)
+                buffer.index_fill_(0, self.touched(), 0.0)
             self.dirty = []
             weight.grad = buffer
         elif weight.grad is not self.buffer:  # not ours (someone set it): its every row may be written
             self.buffer, self.dirty = None, []
-            weight.grad.index_add_(0, ids, grad.to(weight.grad.dtype))
-            return
         weight.grad.index_add_(0, ids, grad.to(weight.grad.dtype))
-        self.dirty.append(ids)
+        if weight.grad is self.buffer:
+            self.dirty.append(ids)
+        self._rows = None
+
+    def touched(self) -> torch.Tensor:
+        """The rows written into the buffer since it was last handed out (this step's), each once."""
+        if self._rows is None:
+            self._rows = torch.cat(self.dirty).unique()
+        return self._rows
+
+    def options(self) -> list[str]:
+        """What the record says of it: what ran on the touched rows only."""
+        return (["AdamW over the word-embedding rows touched so far (the others' update is exactly 0)"] * self.stepped
+                + ["gradient clipping reads the word-embedding gradient's touched rows only"] * self.clipped)
 
     def attach(self, optimizer) -> bool:
         """AdamW on the touched rows only (see the class); False, and nothing changed, where it would not be
@@ -143,7 +153,7 @@ class WordGrad:
         weight = self.weight
         if weight.grad is None or weight.grad is not self.buffer or not self.dirty:
             return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
-        rows = torch.cat(self.dirty).unique()
+        rows = self.touched()
         touched = self.buffer[rows]
         grads = [p.grad for p in parameters if p.grad is not None]
         others = [g for g in grads if g is not self.buffer]
@@ -154,6 +164,7 @@ class WordGrad:
         if others:
             torch._foreach_mul_(others, coef)
         self.buffer.index_copy_(0, rows, touched * coef)
+        self.clipped = True
         return total
 
     def detach(self) -> None:
@@ -178,7 +189,7 @@ class WordGrad:
             self.live = (m != 0).any(1) | (v != 0).any(1)
         if grad is self.buffer:
             if self.dirty:
-                self.live[torch.cat(self.dirty)] = True
+                self.live[self.touched()] = True
         else:
             self.live |= (grad != 0).any(1)
         rows = self.live.nonzero().squeeze(1)
@@ -192,6 +203,7 @@ class WordGrad:
             m.index_copy_(0, rows, m_rows)
             v.index_copy_(0, rows, v_rows)
         weight.grad = grad
+        self.stepped = True
 
 
 class WordLookup(torch.autograd.Function):

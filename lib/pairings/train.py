@@ -215,13 +215,14 @@ class ZeroLossGrads(transformers.TrainerCallback):
 
 class TouchedRowsOnly(transformers.TrainerCallback):
     """Once the trainer has its optimiser, its AdamW step covers only the word-embedding rows some step has
-    touched (:meth:`speed.WordGrad.attach`: the same update); ``attached`` says whether it could."""
+    touched (:meth:`speed.WordGrad.attach`: the same update, where it is one)."""
 
     def __init__(self, grads: speed.WordGrad):
-        self.grads, self.attached = grads, False
+        self.grads = grads
 
     def on_train_begin(self, args, state, control, optimizer=None, **kwargs):
-        self.attached = optimizer is not None and self.grads.attach(optimizer)
+        if optimizer is not None:
+            self.grads.attach(optimizer)
 
     def on_train_end(self, args, state, control, **kwargs):
         self.grads.detach()
@@ -270,7 +271,6 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
             result = loop.train(trainer, trainer.loss, resume=params.resume, compile_encoder=params.torch_compile,
                                 word_grad=packed)
             steps, first, lean_options = result["steps"], result["resumed_from"] or 0, result["options"]
-            rows_only = result["touched_rows_only"]
         else:
             rows = TouchedRowsOnly(packed) if packed is not None else None
             if rows is not None:
@@ -283,7 +283,6 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
                                              strict=False)
             steps = trainer.train(resume_from_checkpoint=str(resumed_from) if resumed_from else None).global_step
             first, lean_options = (_step(resumed_from) if resumed_from else 0), []
-            rows_only = rows is not None and rows.attached
             if rows is not None:
                 trainer.remove_callback(rows)
     seconds = time.perf_counter() - start
@@ -295,5 +294,4 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
             "seconds_per_step": seconds / max(steps - first, 1),  # the steps this call ran
             "path": "fast" if params.fast_path else "trainer",
             "loop": "lean" if lean else "trainer",
-            "options": lean_options + speed.options(params.fast_path, packed is not None, params.fast_dropout,
-                                                    rows_only, lean)}
+            "options": lean_options + speed.options(params.fast_path, packed is not None, params.fast_dropout, packed)}
