@@ -370,11 +370,16 @@ def reproduce(profile: str, run_name: str, tolerance: float = REPRODUCE_TOLERANC
 
 def record_params(rec: dict) -> dict:
     """A record's parameters, with what it left implicit made explicit: a record made before ``fast_path``
-    (or ``fast_dropout``) was a parameter trained on the path its ``training`` names, whatever today's default."""
+    (or ``fast_dropout``, or a loop ``auto`` chose) was a parameter trained on the path its ``training`` names,
+    whatever today's default."""
     params = dict(rec["params"])
     params.setdefault("fast_path", rec["training"].get("path", "trainer") == "fast")
     # a record made before ``fast_dropout`` was a parameter used torch's dropout
     params.setdefault("fast_dropout", any("PCG64" in o for o in rec["training"].get("options", [])))
+    # "auto" chose the trainer's loop on the CPU before the lean loop became its choice there; records made
+    # before the lean loop existed trained in the trainer's: the loop the record names
+    if params.get("train_loop", "auto") == "auto":
+        params["train_loop"] = rec["training"].get("loop", "trainer")
     return params
 
 

@@ -39,6 +39,13 @@ def test_a_record_from_before_fast_path_reproduces_on_the_path_it_trained_on():
     assert runner.record_params({**old, "training": {"path": "fast", "options": ["fused AdamW"]}})["fast_dropout"] is False
     options = speed.options(True, True, fast_dropout=True)
     assert runner.record_params({**old, "training": {"path": "fast", "options": options}})["fast_dropout"] is True
+    # "auto" meant the trainer's loop on the CPU until the lean loop became its choice there: the loop it names
+    auto = {"params": {"pairing": "snli-softmax", "train_loop": "auto"}}
+    assert runner.record_params({**auto, "training": {"path": "fast", "loop": "trainer"}})["train_loop"] == "trainer"
+    assert runner.record_params({**auto, "training": {"path": "fast", "loop": "lean"}})["train_loop"] == "lean"
+    assert runner.record_params({**old, "training": {"path": "fast"}})["train_loop"] == "trainer"  # before the lean loop
+    pinned = {"params": {"pairing": "quora-mnrl", "train_loop": "lean"}, "training": {"path": "fast", "loop": "lean"}}
+    assert runner.record_params(pinned)["train_loop"] == "lean"
 
 
 def test_a_pairing_runs_with_its_variants_and_pairing_dot_variant_runs_one(monkeypatch):
