@@ -92,8 +92,8 @@ class Run:
         """The held-out task's metrics, STSb and SICK-R Spearman, the unrelated-pair cosine, and every seed
         data set's task (head-free: the transfer matrix); the card's example. The base model's evaluations
         ("before") are the same for every run of a profile: computed once (pairings.cache). On the study's path
-        (``fast_path``) the encoder runs packed, as in training: the padded model's embeddings, no work on
-        padding."""
+        (``fast_path``) the encoder runs packed on the CPU, as in training (no work on padding), and in a few
+        static shapes replayed from CUDA graphs on a GPU (``speed.evaluation``): the padded model's embeddings."""
         progress.phase(f"evaluate {phase}")
         start = time.perf_counter()
         model, task, loss, dtype = self.model, self.data.task, self.loss, self.params.encode_dtype
@@ -102,8 +102,8 @@ class Run:
         def once(kind, data, compute, head=None):
             return compute() if model_key is None else cache.evaluation(kind, model_key, data, compute, head)
 
-        packed = speed.packed(model) if self.params.fast_path else contextlib.nullcontext()  # no work on padding
-        with evaluate.precision(model, dtype), packed:
+        fast = speed.evaluation(model) if self.params.fast_path else contextlib.nullcontext()
+        with evaluate.precision(model, dtype), fast:
             own = once("task", task, lambda: {"metrics": task.evaluate(model, loss),
                                               "artifacts": dict(task.artifacts)}, loss)
             general = once("general", [self.data.stsb.dataset, self.data.sick and self.data.sick.dataset],

@@ -33,7 +33,11 @@ default; the local profile keeps torch's dropout, with which its records were tr
   ones cost 5–8 ns per element per element-wise pass). Shorter batches keep the masked batch attention,
   computed step by step (:func:`attention`) to use the masks above.
 
-Nothing here lowers precision (no bf16, no TF32) or changes batch composition (no length bucketing).
+Evaluation on the study's path (:func:`evaluation`) runs the packed encoder on the CPU; on a GPU, where its
+``nonzero()`` is a host synchronisation per batch, :func:`static_encoding`: batches sorted by length, padded to a
+few static lengths and replayed from a CUDA graph per shape, the embeddings read once at the end.
+
+Nothing here lowers precision (no bf16, no TF32) or changes batch composition (no length bucketing in training).
 """
 
 from __future__ import annotations
@@ -306,19 +310,29 @@ def text_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: l
 
 def packed_forward(bert, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                    token_type_ids: torch.Tensor | None = None, *, _grads: WordGrad | None = None,
-                   _fast_dropout: bool = True, **_: object):
+                   _fast_dropout: bool = True, _padded: bool = False, **_: object):
     """BertModel's forward computed on the real tokens only; returns ``last_hidden_state`` padded back.
-    ``_fast_dropout``: on the CPU, :func:`dropout`'s masks and attention text by text for long texts."""
+    ``_fast_dropout``: on the CPU, :func:`dropout`'s masks and attention text by text for long texts.
+    ``_padded``: on every position of the padded batch instead (the same outputs for the real tokens), with
+    no data-dependent shape and no read of a tensor by the host: what a CUDA graph can replay
+    (:func:`static_encoding`)."""
     batch, length = input_ids.shape
     if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
-    keep = attention_mask.reshape(-1).nonzero().squeeze(1)  # positions of real tokens in the flat batch
-    positions = torch.arange(length, device=input_ids.device).expand(batch, length).reshape(-1)[keep]
-    types = (token_type_ids.reshape(-1)[keep] if token_type_ids is not None
-             else torch.zeros_like(positions))
+    # positions of real tokens in the flat batch (None: every position)
+    keep = None if _padded else attention_mask.reshape(-1).nonzero().squeeze(1)
+
+    def take(t: torch.Tensor) -> torch.Tensor:  # [B * L, ...] -> the kept rows
+        return t if keep is None else t[keep]
+
+    def full(t: torch.Tensor) -> torch.Tensor:  # the kept rows -> [B * L, H], zeros at padding
+        return t if keep is None else t.new_zeros(batch * length, t.shape[-1]).index_copy(0, keep, t)
+
+    positions = take(torch.arange(length, device=input_ids.device).expand(batch, length).reshape(-1))
+    types = take(token_type_ids.reshape(-1)) if token_type_ids is not None else torch.zeros_like(positions)
     emb = bert.embeddings
     training = bert.training
-    words = lookup(emb.word_embeddings, input_ids.reshape(-1)[keep], _grads)
+    words = lookup(emb.word_embeddings, take(input_ids.reshape(-1)), _grads)
     x = words + emb.token_type_embeddings(types)
     fast = _fast_dropout
     x = dropout(emb.LayerNorm(x + emb.position_embeddings(positions)), emb.dropout.p, training, fast)
@@ -327,8 +341,7 @@ def packed_forward(bert, input_ids: torch.Tensor, attention_mask: torch.Tensor |
     key_mask = attention_mask.bool()[:, None, None, :]  # [B, 1, 1, L]: queries see real keys only
 
     def unpack(t: torch.Tensor, heads: int) -> torch.Tensor:  # [T, H] -> [B, heads, L, H/heads]
-        full = t.new_zeros(batch * length, t.shape[-1]).index_copy(0, keep, t)
-        return full.view(batch, length, heads, -1).transpose(1, 2)
+        return full(t).view(batch, length, heads, -1).transpose(1, 2)
 
     per_text = fast and training and x.device.type == "cpu" and length > PER_TEXT_FROM  # else the masked batch
     lengths = attention_mask.sum(1).tolist() if per_text else []
@@ -340,14 +353,13 @@ def packed_forward(bert, input_ids: torch.Tensor, attention_mask: torch.Tensor |
         else:
             q, k, v = (unpack(proj(x), heads) for proj in (att.query, att.key, att.value))
             ctx = attention(q, k, v, key_mask, p, training, scale, fast)
-            ctx = ctx.transpose(1, 2).reshape(batch * length, hidden)[keep]
+            ctx = take(ctx.transpose(1, 2).reshape(batch * length, hidden))
         out = layer.attention.output
         x = out.LayerNorm(dropout(out.dense(ctx), out.dropout.p, training, fast) + x)
         ffn = layer.output
         x = ffn.LayerNorm(dropout(ffn.dense(layer.intermediate(x)), ffn.dropout.p, training, fast) + x)
 
-    last = x.new_zeros(batch * length, hidden).index_copy(0, keep, x).view(batch, length, hidden)
-    return BaseModelOutput(last_hidden_state=last)
+    return BaseModelOutput(last_hidden_state=full(x).view(batch, length, hidden))
 
 
 @contextlib.contextmanager
@@ -365,3 +377,176 @@ def packed(model, fast_dropout: bool = True) -> Iterator[WordGrad | None]:
     finally:
         del bert.forward
         grads.detach()
+
+
+# Padded lengths of the static-shape encoding: a batch is padded to the shortest of these that holds its longest
+# text (and the model's max_seq_length caps them), so that a few shapes (a CUDA graph each) cover every batch.
+STATIC_LENGTHS = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+TOKENIZE_BATCHES = 16  # batches tokenized in one call of the tokenizer
+
+
+class StaticEncoder:
+    """``model.encode`` in a few static shapes, for the GPU: the texts sorted by length (as ``encode`` sorts
+    them), tokenized in a few large calls, each batch padded to a length of :data:`STATIC_LENGTHS` and the last
+    one to the full batch size, all of them copied to the device at once; the encoder runs on the padded batch
+    (``packed_forward(_padded=True)``: no data-dependent shape, no read by the host), each shape replayed from
+    a CUDA graph captured at its first batch (``graphs``), the embeddings kept on the device and read once.
+    The real tokens' outputs are the padded model's, whatever the padding (a masked key weighs exactly 0).
+
+    Handles what the study's evaluations ask of ``encode`` (texts, batch size, normalising, numpy / tensor / list
+    out, no prompt); any other call goes to the model's own ``encode``."""
+
+    SUPPORTED = {"batch_size": 32, "show_progress_bar": None, "convert_to_numpy": True, "convert_to_tensor": False,
+                 "normalize_embeddings": False, "precision": "float32", "output_value": "sentence_embedding",
+                 "device": None, "truncate_dim": None, "pool": None, "chunk_size": None, "prompt": None,
+                 "prompt_name": None, "task": None}
+
+    def __init__(self, model, graphs: bool):
+        self.model, self.graphs = model, graphs
+        self.original = model.encode
+        self.captured: dict[tuple[int, int], tuple] = {}  # (batch, length) -> (graph, static input, output)
+        self.pool = None
+        self.replays = 0  # batches run from a CUDA graph (the tests' and the benchmark's to read)
+
+    def _plain(self, args: tuple, kwargs: dict) -> tuple[list[str] | str | None, dict]:
+        """The texts and options of a call this encoder handles, or (None, {})."""
+        kwargs = dict(kwargs)
+        texts = args[0] if args else kwargs.pop("inputs", kwargs.pop("sentences", None))
+        options = {**self.SUPPORTED, **kwargs}
+        prompt = options["prompt"]
+        if prompt is None:
+            name = options["prompt_name"] or getattr(self.model, "default_prompt_name", None)
+            prompt = (getattr(self.model, "prompts", None) or {}).get(name) if name else None
+        if (len(args) > 1 or set(kwargs) - set(self.SUPPORTED) or prompt
+                or options["precision"] not in (None, "float32")
+                or options["output_value"] != "sentence_embedding"
+                or options["device"] is not None or options["pool"] is not None
+                or (options["truncate_dim"] or getattr(self.model, "truncate_dim", None))
+                or any(type(m).__name__ == "Router" for m in self.model)
+                or not (isinstance(texts, str) or (isinstance(texts, (list, tuple)) and texts
+                                                   and all(isinstance(t, str) for t in texts)))):
+            return None, {}
+        return texts, options
+
+    def __call__(self, *args, **kwargs):
+        texts, options = self._plain(args, kwargs)
+        if texts is None:
+            return self.original(*args, **kwargs)
+        single = isinstance(texts, str)
+        with torch.inference_mode():
+            out = self.embed([texts] if single else list(texts), int(options["batch_size"]))
+            if options["normalize_embeddings"]:
+                out = F.normalize(out, p=2, dim=1)
+        if options["convert_to_tensor"]:
+            pass
+        elif options["convert_to_numpy"]:
+            out = out.cpu().float().numpy() if out.dtype == torch.bfloat16 else out.cpu().numpy()
+        else:
+            out = list(out)
+        return out[0] if single else out
+
+    def batches(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, list[tuple[list[str], torch.Tensor]]]:
+        """The order of the texts (longest first), and each batch's features stacked ``[keys, batch, length]``
+        on the host, padded to the batch size and a static length."""
+        model = self.model
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        cap = model.max_seq_length or STATIC_LENGTHS[-1]
+        lengths = sorted({min(n, cap) for n in STATIC_LENGTHS} | {cap})
+        pad_id = model.tokenizer.pad_token_id or 0
+        out = []
+        step = batch_size * TOKENIZE_BATCHES
+        for start in range(0, len(texts), step):
+            features = model.tokenize([texts[i] for i in order[start:start + step]])
+            keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in features]
+            stacked = torch.stack([features[k] for k in keys])  # [keys, texts, longest]
+            real = features["attention_mask"].sum(1)
+            for a in range(0, stacked.shape[1], batch_size):
+                rows = stacked[:, a:a + batch_size]
+                length = next(n for n in lengths if n >= int(real[a:a + batch_size].max()))
+                batch = torch.zeros(len(keys), batch_size, length, dtype=rows.dtype)
+                batch[0] = pad_id
+                width = min(length, rows.shape[2])
+                batch[:, :rows.shape[1], :width] = rows[:, :, :width]
+                batch[1, rows.shape[1]:, 0] = 1  # rows padding the batch: one token, so their attention is defined
+                out.append((keys, batch))
+        return order, out
+
+    def embed(self, texts: list[str], batch_size: int) -> torch.Tensor:
+        device = self.model.device
+        order, batches = self.batches(texts, batch_size)
+        flat = torch.cat([b.reshape(-1) for _, b in batches])
+        if device.type == "cuda":
+            flat = flat.pin_memory()
+        flat = flat.to(device, non_blocking=True)  # one copy to the device
+        chunks, at = [], 0
+        for keys, batch in batches:
+            view = flat[at:at + batch.numel()].view(batch.shape)
+            at += batch.numel()
+            chunks.append(self.run(keys, view)[:min(batch_size, len(texts) - len(chunks) * batch_size)].clone())
+        embeddings = torch.cat(chunks)
+        inverse = torch.from_numpy(np.argsort(order)).to(device, non_blocking=True)
+        return embeddings[inverse]
+
+    def forward(self, keys: list[str], batch: torch.Tensor) -> torch.Tensor:
+        return self.model(dict(zip(keys, batch)))["sentence_embedding"]
+
+    def run(self, keys: list[str], batch: torch.Tensor) -> torch.Tensor:
+        if not self.graphs:
+            return self.forward(keys, batch)
+        shape = tuple(batch.shape[1:])
+        if shape not in self.captured:
+            try:
+                self.captured[shape] = self.capture(keys, batch)
+            except Exception as error:  # noqa: BLE001 - any failure to capture: eager from here on
+                print(f"static encoding: no CUDA graph ({type(error).__name__}: {error}); running eagerly")
+                self.graphs = False
+                if torch.cuda.is_available():
+                    torch.cuda.synchronize()
+                return self.forward(keys, batch)
+        graph, inputs, output = self.captured[shape]
+        inputs.copy_(batch)
+        graph.replay()
+        self.replays += 1
+        return output
+
+    def capture(self, keys: list[str], batch: torch.Tensor) -> tuple:
+        """A CUDA graph of the forward on this batch's shape (warmed up on a side stream, as torch advises); under
+        autocast without its weight cache, which a graph cannot keep."""
+        autocast = (torch.autocast("cuda", dtype=torch.get_autocast_dtype("cuda"), cache_enabled=False)
+                    if torch.is_autocast_enabled("cuda") else contextlib.nullcontext())
+        inputs = batch.clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side), autocast:
+            for _ in range(2):
+                self.forward(keys, inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        if self.pool is None:
+            self.pool = torch.cuda.graph_pool_handle()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool), autocast:
+            output = self.forward(keys, inputs)
+        return graph, inputs, output
+
+
+@contextlib.contextmanager
+def static_encoding(model, graphs: bool | None = None) -> Iterator[StaticEncoder | None]:
+    """Within the block, ``model.encode`` is :class:`StaticEncoder`'s (CUDA graphs on a GPU unless ``graphs`` is
+    False); yields it, or None where the encoder cannot run padded this way (``encode`` then is the model's)."""
+    bert = encoder_of(model)
+    if bert is None or not can_pack(bert) or BaseModelOutput is None:
+        yield None
+        return
+    encoder = StaticEncoder(model, model.device.type == "cuda" if graphs is None else graphs)
+    model.encode = encoder  # shadows the method
+    bert.forward = functools.partial(packed_forward, bert, _padded=True)
+    try:
+        yield encoder
+    finally:
+        del model.encode, bert.forward
+
+
+def evaluation(model):
+    """How the study's path evaluates: on a GPU in static shapes (:func:`static_encoding`), elsewhere with the
+    packed encoder (:func:`packed`: no work on padding, which the CPU would pay for)."""
+    return static_encoding(model) if model.device.type == "cuda" else packed(model)

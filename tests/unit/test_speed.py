@@ -209,6 +209,51 @@ def test_text_by_text_attention_gives_the_padded_masked_attention_of_the_real_to
     assert torch.allclose(got, expected, atol=1e-6), (got - expected).abs().max()
 
 
+@pytest.mark.parametrize("batch_size", [2, 32])  # 2: three batches of different static lengths, the last one half full
+def test_static_encoding_gives_the_models_embeddings_in_the_callers_order(model, batch_size):
+    texts = TEXTS + ["what is the capital of france"] * 2
+    plain = model.encode(texts, batch_size=batch_size, convert_to_tensor=True)
+    with speed.static_encoding(model, graphs=False) as encoder:
+        static = model.encode(texts, batch_size=batch_size, convert_to_tensor=True)
+        order, batches = encoder.batches(texts, batch_size)
+        normalized = model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+        single = model.encode(texts[1], batch_size=batch_size)
+        listed = model.encode(texts, batch_size=batch_size, convert_to_numpy=False)
+    assert isinstance(encoder, speed.StaticEncoder)
+    assert torch.allclose(plain, static, atol=1e-5), (plain - static).abs().max()
+    assert torch.allclose(torch.nn.functional.normalize(plain), torch.from_numpy(normalized), atol=1e-5)
+    assert torch.allclose(plain[1], torch.from_numpy(single), atol=1e-5)
+    assert torch.allclose(plain, torch.stack(listed), atol=1e-5)
+    # longest first; every batch full and of a static length
+    assert [len(texts[i]) for i in order] == sorted(map(len, texts), reverse=True)
+    assert {b.shape[1] for _, b in batches} == {batch_size}
+    assert {b.shape[2] for _, b in batches} <= set(speed.STATIC_LENGTHS)
+    if batch_size == 2:
+        assert len({b.shape[2] for _, b in batches}) > 1
+    assert "encode" not in vars(model) and "forward" not in vars(speed.encoder_of(model))  # gone afterwards
+
+
+def test_static_encoding_leaves_other_calls_to_the_models_encode(model, monkeypatch):
+    calls = []
+    monkeypatch.setattr(speed.StaticEncoder, "embed", lambda self, texts, batch_size: calls.append(texts))
+    with speed.static_encoding(model, graphs=False):
+        plain = model.encode(TEXTS, prompt="query: ", convert_to_tensor=True)  # a prompt: the model's own
+        tokens = model.encode(TEXTS[:1], output_value="token_embeddings")
+    assert calls == [] and plain.shape == (len(TEXTS), 384) and tokens[0].shape[-1] == 384
+
+
+def test_static_encoding_runs_eagerly_when_a_graph_cannot_be_captured(model, monkeypatch, capsys):
+    def fail(self, keys, batch):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(speed.StaticEncoder, "capture", fail)
+    plain = model.encode(TEXTS, convert_to_tensor=True)
+    with speed.static_encoding(model, graphs=True) as encoder:
+        static = model.encode(TEXTS, convert_to_tensor=True)
+    assert torch.allclose(plain, static, atol=1e-5) and not encoder.graphs and encoder.replays == 0
+    assert "no CUDA graph (RuntimeError: operation not permitted" in capsys.readouterr().out
+
+
 def test_other_encoders_are_left_alone():
     config = types.SimpleNamespace(model_type="roberta", is_decoder=False)
     assert not speed.can_pack(types.SimpleNamespace(config=config))
