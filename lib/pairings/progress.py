@@ -109,13 +109,32 @@ def drain(f: IO[str], bar, pending: str = "") -> str:
     return pending
 
 
+class Lines:
+    """Off a terminal (a log file, a CI log, a batch job's output), each of tqdm's redraws as a line of its own,
+    instead of carriage returns that pile an hour of redraws onto one line."""
+
+    def __init__(self, file: IO[str]):
+        self.file = file
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").replace("\x1b[A", "").strip("\n")  # a redraw, its cursor moves dropped
+        if text.strip():
+            self.file.write(text + "\n")
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self.file, name)
+
+
 def make_bar(name: str, file=None):
     from tqdm import tqdm
 
     file = file or sys.stderr
     tty = getattr(file, "isatty", lambda: False)()
-    return tqdm(desc=name, unit="step", file=file, dynamic_ncols=tty, mininterval=0.5 if tty else 10,
-                leave=True, postfix={"phase": "start"})
+    return tqdm(desc=name, unit="step", file=file if tty else Lines(file), dynamic_ncols=tty,
+                mininterval=0.5 if tty else 10, leave=True, postfix={"phase": "start"})
 
 
 @contextlib.contextmanager

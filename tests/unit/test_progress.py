@@ -54,3 +54,17 @@ def test_following_sets_and_restores_the_env_var(tmp_path, monkeypatch):
         progress.emit(phase="train", step=3, total=3, loss=0.25)
     assert progress.ENV not in __import__("os").environ
     assert "3/3" in out.getvalue() and "loss=0.2500" in out.getvalue()
+
+
+def test_off_a_terminal_each_redraw_is_a_line_of_its_own():
+    out = io.StringIO()  # not a TTY: a log file, CI
+    bar = progress.make_bar("udemy-cosine", file=out)
+    bar.mininterval = 0
+    for step in range(1, 4):
+        progress.apply(bar, {"phase": "train", "step": step, "total": 3, "loss": 1.0 / step})
+        bar.refresh()
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue() and "\x1b" not in out.getvalue()
+    assert len(lines) >= 4 and all(line.startswith("udemy-cosine: ") for line in lines), lines
+    assert "3/3" in lines[-1] and "loss=0.3333" in lines[-1]
