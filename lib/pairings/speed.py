@@ -406,12 +406,14 @@ class StaticEncoder:
         self.original = model.encode
         self.captured: dict[tuple[int, int], tuple] = {}  # (batch, length) -> (graph, static input, output)
         self.pool = None
-        self.replays = 0  # batches run from a CUDA graph (the tests' and the benchmark's to read)
+        self.handled = self.replays = 0  # calls encoded here, batches run from a CUDA graph (for the tests)
 
     def _plain(self, args: tuple, kwargs: dict) -> tuple[list[str] | str | None, dict]:
         """The texts and options of a call this encoder handles, or (None, {})."""
         kwargs = dict(kwargs)
         texts = args[0] if args else kwargs.pop("inputs", kwargs.pop("sentences", None))
+        if texts is not None and not isinstance(texts, str):  # a list, a datasets column, an array
+            texts = texts.tolist() if isinstance(texts, np.ndarray) else list(texts)
         options = {**self.SUPPORTED, **kwargs}
         prompt = options["prompt"]
         if prompt is None:
@@ -423,8 +425,7 @@ class StaticEncoder:
                 or options["device"] is not None or options["pool"] is not None
                 or (options["truncate_dim"] or getattr(self.model, "truncate_dim", None))
                 or any(type(m).__name__ == "Router" for m in self.model)
-                or not (isinstance(texts, str) or (isinstance(texts, (list, tuple)) and texts
-                                                   and all(isinstance(t, str) for t in texts)))):
+                or not (isinstance(texts, str) or (texts and all(isinstance(t, str) for t in texts)))):
             return None, {}
         return texts, options
 
@@ -433,6 +434,7 @@ class StaticEncoder:
         if texts is None:
             return self.original(*args, **kwargs)
         single = isinstance(texts, str)
+        self.handled += 1
         with torch.inference_mode():
             out = self.embed([texts] if single else list(texts), int(options["batch_size"]))
             if options["normalize_embeddings"]:

@@ -4,6 +4,7 @@ import types
 
 import pytest
 import torch
+from datasets import Dataset
 
 from pairings import speed, train
 from pairings.params import Params
@@ -219,11 +220,13 @@ def test_static_encoding_gives_the_models_embeddings_in_the_callers_order(model,
         normalized = model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
         single = model.encode(texts[1], batch_size=batch_size)
         listed = model.encode(texts, batch_size=batch_size, convert_to_numpy=False)
-    assert isinstance(encoder, speed.StaticEncoder)
+        column = model.encode(Dataset.from_dict({"text": texts})["text"], batch_size=batch_size)
+    assert isinstance(encoder, speed.StaticEncoder) and encoder.handled == 5  # every call above but the plain one
     assert torch.allclose(plain, static, atol=1e-5), (plain - static).abs().max()
     assert torch.allclose(torch.nn.functional.normalize(plain), torch.from_numpy(normalized), atol=1e-5)
     assert torch.allclose(plain[1], torch.from_numpy(single), atol=1e-5)
     assert torch.allclose(plain, torch.stack(listed), atol=1e-5)
+    assert torch.allclose(plain, torch.from_numpy(column), atol=1e-5)
     # longest first; every batch full and of a static length
     assert [len(texts[i]) for i in order] == sorted(map(len, texts), reverse=True)
     assert {b.shape[1] for _, b in batches} == {batch_size}
