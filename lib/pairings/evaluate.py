@@ -69,6 +69,8 @@ def softmax_accuracy_evaluator() -> type:
     import torch
     from sentence_transformers.evaluation import SentenceEvaluator
 
+    from .head import features
+
     class SoftmaxAccuracyEvaluator(SentenceEvaluator):
         """Accuracy of a SoftmaxLoss head on labelled pairs (the loss's own classifier on our embeddings)."""
 
@@ -82,13 +84,8 @@ def softmax_accuracy_evaluator() -> type:
         def __call__(self, model, output_path=None, epoch=-1, steps=-1) -> dict[str, float]:
             u = model.encode(self.first, convert_to_tensor=True, batch_size=self.batch_size)
             v = model.encode(self.second, convert_to_tensor=True, batch_size=self.batch_size)
-            parts = [u, v] if self.head.concatenation_sent_rep else []
-            if self.head.concatenation_sent_difference:
-                parts.append(torch.abs(u - v))
-            if self.head.concatenation_sent_multiplication:
-                parts.append(u * v)
             with torch.no_grad():
-                logits = self.head.classifier(torch.cat(parts, 1).to(self.head.classifier.weight.dtype))
+                logits = self.head.classifier(features(self.head, u, v))
             predicted = logits.argmax(-1).cpu().numpy()
             accuracy = float((predicted == np.asarray(self.labels)).mean())
             metrics = self.prefix_name_to_metrics({"accuracy": accuracy}, self.name)

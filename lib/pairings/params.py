@@ -31,6 +31,7 @@ from . import config
 MAX_POSITIONS = 512
 LOSSES = ("mnrl", "softmax", "cosine")
 IN_BATCH_NEGATIVE_LOSSES = ("mnrl",)
+HEAD_LOSSES = ("softmax",)  # losses with a classifier of their own
 DEVICES = ("auto", "cpu", "cuda", "mps")
 TRAIN_LOOPS = ("auto", "trainer", "lean")
 ENCODE_DTYPES = ("float32", "float16", "bfloat16")
@@ -73,6 +74,13 @@ class Params:
     warmup_ratio: float = 0.0
     seed: int = 42
     logging_steps: int = 10
+    # a loss with a head of its own (SoftmaxLoss): fit the head alone on the frozen encoder first, for this many
+    # epochs at its own learning rate (a linear probe; 0: no warm-up, the card's recipe), then the fine-tune;
+    # epochs: 0 with a warm-up is the probe alone (the encoder untouched). head_lr_multiplier scales the
+    # head's learning rate in the fine-tune (1: the card's single learning rate)
+    head_warmup_epochs: int = 0
+    head_warmup_lr: float = 1e-2
+    head_lr_multiplier: float = 1.0
     # data-set-specific (each data set's ``keys`` says which it reads)
     greetings_pairing: str = "random"  # random (as the seed) | by_intent
     lowercase: bool = False
@@ -372,9 +380,11 @@ def _validate(p: Params, spec) -> None:
         fail("loss", f"must be one of {', '.join(LOSSES)}{_hint(p.loss, LOSSES)}")
     if p.loss not in spec.losses():
         fail("loss", f"cannot be fed by data set '{spec.name}': it can be shaped for {', '.join(spec.losses())}")
-    for key in ("epochs", "batch_size", "logging_steps"):
+    for key in ("batch_size", "logging_steps"):
         if getattr(p, key) < 1:
             fail(key, "must be at least 1")
+    if p.epochs < (0 if p.head_warmup_epochs else 1):
+        fail("epochs", "must be at least 1 (0 only with head_warmup_epochs: the head's probe alone)")
     if p.epochs > MAX_EPOCHS:
         fail("epochs", f"must be at most {MAX_EPOCHS:,}")
     for key in ("train_pairs", "test_pairs", "stsb_pairs", "sick_pairs", "transfer_pairs", "checkpoint_steps",
@@ -388,6 +398,15 @@ def _validate(p: Params, spec) -> None:
         fail("batch_size", f"must be at least 2 with loss '{p.loss}': it takes its negatives from the batch")
     if not (math.isfinite(p.learning_rate) and 0 < p.learning_rate <= MAX_LEARNING_RATE):
         fail("learning_rate", f"must be a finite number in (0, {MAX_LEARNING_RATE}] (the seed cards: 5e-5)")
+    if not 0 <= p.head_warmup_epochs <= MAX_EPOCHS:
+        fail("head_warmup_epochs", f"must be from 0 (no warm-up) to {MAX_EPOCHS:,}")
+    if (p.head_warmup_epochs or p.head_lr_multiplier != 1) and p.loss not in HEAD_LOSSES:
+        key = "head_warmup_epochs" if p.head_warmup_epochs else "head_lr_multiplier"
+        fail(key, f"needs a loss with a head of its own ({', '.join(HEAD_LOSSES)}); loss {p.loss!r} has none")
+    if not (math.isfinite(p.head_warmup_lr) and 0 < p.head_warmup_lr <= MAX_LEARNING_RATE):
+        fail("head_warmup_lr", f"must be a finite number in (0, {MAX_LEARNING_RATE}]")
+    if not (math.isfinite(p.head_lr_multiplier) and 0 < p.head_lr_multiplier * p.learning_rate <= MAX_LEARNING_RATE):
+        fail("head_lr_multiplier", f"must be positive, and times learning_rate at most {MAX_LEARNING_RATE}")
     if not 0 <= p.warmup_ratio < 1:
         fail("warmup_ratio", "must be in [0, 1)")
     if not 1 <= p.max_seq_length <= MAX_POSITIONS:

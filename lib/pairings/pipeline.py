@@ -17,7 +17,7 @@ import contextlib
 import time
 from typing import Any
 
-from . import cache, evaluate, figures, progress, record, seedcards, sets, speed, tables, train
+from . import cache, evaluate, figures, head, progress, record, seedcards, sets, speed, tables, train
 from .params import Params
 
 PHASES = ("before", "after")
@@ -36,6 +36,8 @@ class Run:
         self.examples: dict[str, Any] = {}
         self.artifacts: dict[str, dict[str, Any]] = {}
         self.eval_seconds = 0.0
+        self.head_start: dict | None = None  # the head's weights when the fine-tune began (a loss with a head)
+        self.head_report: dict | None = None  # head.diagnose after training
 
     @classmethod
     def start(cls, pairing: str, namespace: dict) -> "Run":
@@ -113,8 +115,14 @@ class Run:
                     name: t.transfer(model) for name, t in self.transfer_tasks.items()})
             if self.card and self.card.example:
                 self.examples[phase] = evaluate.similarity_matrix(model, self.card.example)
+            if phase == "after" and self.head_start is not None:
+                kind = "probe" if not self.params.epochs else "fitted" if self.params.head_warmup_epochs else "drawn"
+                self.head_report = head.diagnose(model, loss, self.head_start, *self.data_set.head_pairs(self.data),
+                                                 seed=self.params.seed, start_kind=kind)
         metrics = {**own["metrics"], **general}
         self.metrics[phase], self.artifacts[phase] = metrics, own["artifacts"]
+        if phase == "after" and self.head_report:
+            print(f"Head diagnostic ({self.head_report['pairs']}): {self.head_report['line']}")
         self.eval_seconds += time.perf_counter() - start
         return metrics
 
@@ -149,14 +157,40 @@ class Run:
     # ---- 5: training ---------------------------------------------------------------------------
 
     def train(self) -> dict:
-        progress.phase("train")
+        """The fine-tune; with ``head_warmup_epochs``, the loss's head fitted alone on the frozen encoder first
+        (``head.warm_up``), and with ``epochs: 0`` that probe alone (the encoder untouched)."""
         p = self.params
-        self.training = train.fit(self.model, self.loss, self.data.train_dataset, p, p.resolved_output_dir())
+        warmup = None
+        if head.has_head(self.loss) and not p.epochs:  # the probe alone: the warm-up is the phase that trains
+            self.head_start = head.snapshot(self.loss)
+        if p.head_warmup_epochs:
+            progress.phase("fit the head")
+            fast = speed.evaluation(self.model) if p.fast_path else contextlib.nullcontext()
+            with fast:
+                warmup = head.warm_up(self.model, self.loss, self.data.train_dataset, epochs=p.head_warmup_epochs,
+                                      learning_rate=p.head_warmup_lr, batch_size=p.batch_size, seed=p.seed,
+                                      logging_steps=p.logging_steps)
+            print(f"Head fitted on the frozen encoder: {warmup['epochs']} epoch(s), {warmup['steps']:,} steps at "
+                  f"learning rate {warmup['learning_rate']:g} in {warmup['seconds']:.0f} s; its accuracy on the "
+                  f"training rows {warmup['train_accuracy_before']:.3f} → {warmup['train_accuracy_after']:.3f}.")
+        if head.has_head(self.loss) and p.epochs:
+            self.head_start = head.snapshot(self.loss)  # drawn from the seed, or fitted by the warm-up
+        progress.phase("train")
+        if p.epochs:
+            self.training = train.fit(self.model, self.loss, self.data.train_dataset, p, p.resolved_output_dir())
+        else:  # the probe alone: the warm-up is the whole training, the encoder as it was
+            self.training = {"loss_history": warmup["loss_history"], "steps": warmup["steps"],
+                             "train_seconds": warmup["seconds"], "resumed_from_step": None,
+                             "seconds_per_step": warmup["seconds"] / max(warmup["steps"], 1),
+                             "path": "head only", "loop": "head only", "options": []}
+        if warmup is not None:
+            self.training["head_warmup"] = warmup
         print(tables.training_line(self.training))
         n = len(self.data.train_dataset)
         figures.loss_curve(self.training["loss_history"], self.card, batch_size=p.batch_size, loss=p.loss,
                            title=f"{self.data_set.title} → {sets.LOSS_NAMES[p.loss]}, {p.profile} profile: "
-                                 f"{n:,} rows × {p.epochs} epoch(s)")
+                                 + (f"{n:,} rows × {p.epochs} epoch(s)" if p.epochs else
+                                    f"the head alone, {n:,} rows × {p.head_warmup_epochs} epoch(s)"))
         return self.training
 
     def loss_tail(self) -> float:
@@ -205,7 +239,8 @@ class Run:
         rec = record.save_run(p, self.model, started=self.started, task_metric=self.task_metric,
                               before=self.before, after=self.after,
                               data={**common, **self.data_set.record_data(p, prep)}, training=self.training,
-                              timings={"eval_seconds": self.eval_seconds}, extra=extra, transfer=self.transfer and {
+                              timings={"eval_seconds": self.eval_seconds}, extra=extra, head=self.head_report,
+                              transfer=self.transfer and {
                                   "metrics": {name: t.headline(None) for name, t in self.transfer_tasks.items()},
                                   **self.transfer})
         print(f"record: {rec['run']} ({rec['profile']}), {rec['timings']['total_seconds']:.0f} s in all")

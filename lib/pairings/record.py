@@ -43,7 +43,7 @@ def device_info(device: str) -> dict[str, Any]:
 
 def build(params: Params, *, data: dict, before: dict, after: dict, training: dict, task_metric: str,
           timings: dict, device: str, notes: list[str] | None = None, extra: dict | None = None,
-          base_model: dict | None = None, transfer: dict | None = None) -> dict:
+          base_model: dict | None = None, transfer: dict | None = None, head: dict | None = None) -> dict:
     return _plain({
         "schema": SCHEMA,
         "pairing": params.pairing, "profile": params.profile, "run": params.run_name,
@@ -53,6 +53,7 @@ def build(params: Params, *, data: dict, before: dict, after: dict, training: di
         "data": data, "task_metric": task_metric,
         "metrics": {"before": before, "after": after},
         **({"transfer": transfer} if transfer else {}),
+        **({"head": head} if head else {}),  # a loss with a head: what its head and its encoder learned
         "training": training, "timings": timings, "notes": notes or [], "extra": extra or {},
     })
 

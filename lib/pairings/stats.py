@@ -179,20 +179,38 @@ def markdown(table: pd.DataFrame) -> str:
 # ---- the data × loss grid ---------------------------------------------------------------------
 
 GRID_LOSSES = ("mnrl", "softmax", "cosine")
+FITTED = "softmax-lp"  # SoftmaxLoss with its head fitted on the frozen encoder first (LP-FT): a column of its own
+GRID_COLUMNS = ("mnrl", "softmax", FITTED, "cosine")
 GRID_METRICS = {"task": "task metric", "stsb_spearman": "STSb", "sick_spearman": "SICK-R"}
 
 
-def grid_cells(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    """The records that are cells of the data × loss grid, by (data set, loss), over seeds: a seed pairing
-    (no variant) or a variant named after its loss (the same recipe, only the loss changed). Ablations
-    (another variant) are not cells."""
+def grid_column(params: dict) -> str | None:
+    """The grid column a run belongs to: its loss, for a seed pairing or a variant named after its loss (the same
+    recipe, only the loss changed); ``softmax-lp`` for SoftmaxLoss with the head fitted first (variant ``lp`` of a
+    seed pairing, or ``softmax-lp``); None for an ablation (another variant) and for the probe alone (epochs 0)."""
+    loss, variant = params["loss"], params.get("variant", "")
+    if loss not in GRID_LOSSES or params.get("epochs", 1) == 0:
+        return None
+    if params.get("head_warmup_epochs"):
+        return f"{loss}-lp" if variant in ("lp", f"{loss}-lp") else None
+    return loss if variant in ("", loss) else None
+
+
+def data_set_of(record: dict) -> str:
+    """A record's data set (older records name none: their seed pairing's)."""
     from .sets import seed_pairings
 
+    return record["params"].get("data_set") or seed_pairings().get(record["pairing"], record["pairing"])
+
+
+def grid_cells(records: list[dict], columns: tuple[str, ...] = GRID_COLUMNS) -> dict[tuple[str, str], list[dict]]:
+    """The records that are cells of the data × loss grid, by (data set, column), over seeds (see
+    ``grid_column``), for the columns asked. Ablations and probes alone are not cells."""
     cells: dict[tuple[str, str], list[dict]] = {}
     for r in records:
-        p = r["params"]
-        if p.get("variant", "") in ("", p["loss"]) and p["loss"] in GRID_LOSSES:  # older records name no data_set
-            cells.setdefault((p.get("data_set") or seed_pairings().get(r["pairing"], r["pairing"]), p["loss"]), []).append(r)
+        column = grid_column(r["params"])
+        if column in columns:
+            cells.setdefault((data_set_of(r), column), []).append(r)
     return cells
 
 
@@ -211,10 +229,11 @@ def grid_table(records: list[dict]) -> pd.DataFrame:
     and of SICK-R, mean ± sd over seeds, "(n.s.)" where within the seed spread; "—" where no run."""
     cells = grid_cells(records)
     data_sets = list(dict.fromkeys(d for d, _ in cells))
+    columns = [c for c in GRID_COLUMNS if c in GRID_LOSSES or any(k[1] == c for k in cells)]
     rows = {}
     for d in data_sets:
         row = {}
-        for loss in GRID_LOSSES:
+        for loss in columns:
             runs = cells.get((d, loss), [])
             row[(loss, "task metric")] = runs[0]["task_metric"] if runs else "—"
             for metric, name in GRID_METRICS.items():
@@ -232,18 +251,24 @@ def grid_markdown(records: list[dict]) -> str:
     the change of the task metric, STSb and SICK-R ("—": no run, or a record from before SICK-R); then the
     decomposition of each change into data and loss effects."""
     grid = grid_table(records)
+    columns = list(dict.fromkeys(c for c, _ in grid.columns))
     metric = {}  # a data set's task metric; where a loss leaves the head-free one (SNLI), each named with its loss
     for d in grid.index:
-        named = {loss: m for loss in GRID_LOSSES if (m := grid.loc[d, (loss, "task metric")]) != "—"}
+        named = {loss: m for loss in columns if (m := grid.loc[d, (loss, "task metric")]) != "—"}
         metric[d] = (next(iter(named.values())) if len(set(named.values())) == 1
                      else "; ".join(f"{loss}: {m}" for loss, m in named.items()))
     flat = grid.drop(columns=[c for c in grid.columns if c[1] in ("task metric", "seeds")])
     flat.columns = [(loss, "task" if q == "task metric change" else q.removesuffix(" change")) for loss, q in flat.columns]
     flat.insert(0, "task metric", [metric[d] for d in flat.index])
     flat.index.name = "data set"
-    seeds = {(d, loss): n for d in grid.index for loss in GRID_LOSSES if (n := grid.loc[d, (loss, "seeds")])}
+    seeds = {(d, loss): n for d in grid.index for loss in columns if (n := grid.loc[d, (loss, "seeds")])}
     note = "Seeds per cell: " + ", ".join(f"{d} × {loss} {n}" for (d, loss), n in seeds.items()) + "."
-    return f"{markdown(flat)}\n\n{note}\n\n{markdown(decomposition_table(records))}"
+    out = f"{markdown(flat)}\n\n{note}\n\n{markdown(decomposition_table(records))}"
+    if FITTED in columns:
+        fitted = decomposition_table(records, FITTED_LOSSES)
+        out += (f"\n\nWith the head fitted first ({FITTED} in place of softmax):\n\n{markdown(fitted)}" if len(fitted)
+                else f"\n\nWith the head fitted first ({FITTED} in place of softmax): too few cells to decompose yet.")
+    return out
 
 
 @dataclass
@@ -258,15 +283,18 @@ class Decomposition:
     share: dict[str, float]  # of the sum of squares around the grand mean: data, loss, residual
 
 
-def decompose(records: list[dict], metric: str) -> Decomposition | None:
+FITTED_LOSSES = ("mnrl", FITTED, "cosine")  # the grid with SoftmaxLoss's head fitted first
+
+
+def decompose(records: list[dict], metric: str, columns: tuple[str, ...] = GRID_LOSSES) -> Decomposition | None:
     """The two-way main effects of the data set and the loss on the mean change of ``metric`` per grid cell
     (sum-to-zero effects, fitted by least squares, so a grid with missing cells works too); what they
     leave is the residual (the interaction). None where the cells cannot tell the effects apart: fewer than two
     data sets or two losses, effects the cells do not determine (e.g. a data set seen under one loss only,
     sharing it with no other), or no cell left over to measure the residual."""
-    means = {cell: float(np.mean(v)) for cell, runs in grid_cells(records).items() if (v := changes(runs, metric))}
+    means = {cell: float(np.mean(v)) for cell, runs in grid_cells(records, columns).items() if (v := changes(runs, metric))}
     data_sets = sorted({d for d, _ in means})
-    losses = [loss for loss in GRID_LOSSES if any(c[1] == loss for c in means)]
+    losses = [loss for loss in columns if any(c[1] == loss for c in means)]
     if len(data_sets) < 2 or len(losses) < 2:
         return None
     cells = list(means)
@@ -304,13 +332,14 @@ def decompose(records: list[dict], metric: str) -> Decomposition | None:
                          share if total else {"data": 0.0, "loss": 0.0, "residual": 0.0})
 
 
-def decomposition_table(records: list[dict]) -> pd.DataFrame:
+def decomposition_table(records: list[dict], losses: tuple[str, ...] = GRID_LOSSES) -> pd.DataFrame:
     """Each metric's grand mean change, every data set's and every loss's effect, and the share of the
     variation the data, the loss and the residual (interaction) explain; "—" where a metric's cells cannot
-    be decomposed (see ``decompose``)."""
+    be decomposed (see ``decompose``). ``losses``: the grid's columns to decompose over (``FITTED_LOSSES``:
+    SoftmaxLoss with its head fitted first)."""
     columns = {}
     for metric, name in GRID_METRICS.items():
-        d = decompose(records, metric)
+        d = decompose(records, metric, losses)
         if d is None:
             continue
         col = {("mean change", "all cells"): f"{d.grand:+.4f}"}
@@ -338,7 +367,7 @@ def transfer_matrix(records: list[dict]) -> pd.DataFrame:
 
 def grid_conclusions(records: list[dict]) -> list[str]:
     """Sentences about the grid whose every number comes from the records."""
-    cells, out = grid_cells(records), []
+    cells, out = grid_cells(records, GRID_LOSSES), []
     for metric, name in (("stsb_spearman", "STSb"), ("sick_spearman", "SICK-R")):
         means = {c: float(np.mean(v)) for c, runs in cells.items() if (v := changes(runs, metric))}
         for d in dict.fromkeys(c[0] for c in means):
@@ -369,3 +398,56 @@ def grid_conclusions(records: list[dict]) -> list[str]:
         out.append(f"Transfer to the other data sets' tasks (mean change of their head-free metrics): best {best} "
                    f"({others[best]:+.3f}), worst {worst} ({others[worst]:+.3f}).")
     return out
+
+
+# ---- SoftmaxLoss's head: the card's random head, the head fitted first, the probe alone ----------------------
+
+def head_table(records: list[dict]) -> pd.DataFrame:
+    """Every run with a head (SoftmaxLoss): how it started, the accuracy of its trained head, of the head it
+    started from and of heads drawn from other seeds on its encoder (``pairings.head.diagnose``), how far the
+    head's weights moved, and the share of the trained head's lead over unseen heads that training the head gave."""
+    rows = {}
+    for r in records:
+        h = r.get("head")
+        if not h:
+            continue
+        acc, w = h["accuracy"], h["weights"]
+        unseen = [v for k, v in acc.items() if k.startswith("unseen_seed_")]
+        rows[r["run"]] = {"head started": {"drawn": "at random", "fitted": "fitted first", "probe": "probe alone"}[h.get("start", "drawn")],
+                          "scored on": h["pairs"], "trained head": f"{acc['trained']:.3f}",
+                          "starting head": f"{acc['start']:.3f}", "unseen heads": f"{np.mean(unseen):.3f}",
+                          "weights moved": f"{w['mean_abs_change'] / w['mean_abs_start']:.0%}",
+                          "from training the head": "—" if h["head_share"] is None else f"{min(max(h['head_share'], 0), 1):.0%}"}
+    return pd.DataFrame(rows).T
+
+
+def fitted_head_table(records: list[dict]) -> pd.DataFrame:
+    """Per data set, SoftmaxLoss three ways: the card's recipe (a random head), the head fitted first (LP-FT) and
+    the probe alone (the head fitted, the encoder untouched): the change of the head's task metric where the data
+    set has one for a head (SNLI's NLI accuracy; elsewhere the head-free task metric), of STSb and of SICK-R, mean
+    ± sd over seeds."""
+    ways = {"card's recipe": "softmax", "head fitted first": FITTED, "probe alone": None}
+    by: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        if r["params"]["loss"] != "softmax":
+            continue
+        column = grid_column(r["params"])
+        way = "probe alone" if r["params"].get("epochs", 1) == 0 else next((k for k, c in ways.items() if c == column), None)
+        if way:
+            by.setdefault((data_set_of(r), way), []).append(r)
+    rows = {}
+    for d in dict.fromkeys(d for d, _ in by):
+        if (d, "head fitted first") not in by and (d, "probe alone") not in by:
+            continue
+        for way in ways:
+            runs = by.get((d, way), [])
+            row = {"runs (seeds)": len(runs)}
+            for metric, name in GRID_METRICS.items():
+                values = changes(runs, metric)
+                row[f"{name} change"] = _change(values, 3 if metric == "task" else 4) if values else "—"
+            row["task metric"] = label(runs[0]["task_metric"]) if runs else "—"
+            rows[(d, way)] = row
+    table = pd.DataFrame(rows).T
+    if len(table):
+        table.index.names = ["data set", "SoftmaxLoss"]
+    return table

@@ -169,6 +169,9 @@ def training_arguments(params: Params, output_dir: Path) -> SentenceTransformerT
         disable_tqdm=True,
         use_cpu=pick_device(params) == "cpu",
         optim="adamw_torch_fused" if params.fast_path else card_optimizer(params),
+        # SoftmaxLoss's classifier at its own learning rate (sentence-transformers' mapping of parameter names)
+        **({"learning_rate_mapping": {r"^classifier\.": params.learning_rate * params.head_lr_multiplier}}
+           if params.head_lr_multiplier != 1 else {}),
     )
 
 

@@ -195,3 +195,25 @@ def test_a_quick_run_reproduces_its_record(tmp_path):
     result = json.loads((root / "reports" / "quick" / "reproduced" / "greetings-mnrl.json").read_text())
     assert result["within_tolerance"], result["metric_gaps"]  # on this machine the gaps are 0
     assert not (root / "reports" / "quick" / "greetings-mnrl.html").exists()  # nothing was published
+
+
+@pytest.mark.parametrize("run", ["snli-softmax", "snli-softmax.lp"])
+def test_softmax_runs_reproduce_their_records_closely(tmp_path, run):
+    """The card's SoftmaxLoss recipe (no head warm-up: the option off) trains as the committed record did, and so
+    does the run with its head fitted first: every metric and every logged loss within 1e-5 (float32 rounding of
+    another machine), and the record says what the head learned."""
+    root = tmp_path / "project"
+    for name in ("notebooks", "data", "params"):
+        (root / name).symlink_to(config.PROJ_ROOT / name)
+    (root / "reports" / "quick").mkdir(parents=True)
+    shutil.copy(config.report_dir("quick") / f"{run}.json", root / "reports" / "quick")
+    env = {**os.environ, "PAIRINGS_ROOT": str(root), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "pairings", "reproduce", "--profile", "quick", "--run", run,
+                           "--tolerance", "1e-5"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((root / "reports" / "quick" / "reproduced" / f"{run}.json").read_text())
+    assert result["within_tolerance"], result["metric_gaps"]
+    assert result["largest_loss_gap"] <= 1e-5
+    committed = json.loads((config.report_dir("quick") / f"{run}.json").read_text())
+    assert committed["head"]["start"] == ("fitted" if run.endswith(".lp") else "drawn")
+    assert ("head_warmup" in committed["training"]) == run.endswith(".lp")

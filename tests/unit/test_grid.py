@@ -129,3 +129,44 @@ def test_a_grid_cell_is_not_an_ablation_and_an_ablation_compares_what_both_have(
     assert set(table.index.get_level_values("ablation")) == {"snli-softmax.longer"}
     # its own task metric (entailment AUC) is left out: the seed records lack it
     assert set(table.index.get_level_values("metric")) == {stats.label("stsb_spearman"), stats.label("nli_accuracy")}
+
+
+def fitted(data_set, stsb_change, epochs=1, seed=42):
+    """SoftmaxLoss with its head fitted first (epochs 0: the probe alone) on a data set."""
+    pairing, own = SEED_PAIRING[data_set]
+    kind = "lp" if epochs else "probe"
+    r = rec(data_set, "softmax", stsb_change, seed=seed, variant=kind if own == "softmax" else f"softmax-{kind}")
+    r["params"].update(head_warmup_epochs=5, epochs=epochs)
+    return r
+
+
+def test_the_head_fitted_first_is_a_column_of_its_own_and_the_probe_no_cell():
+    records = [*additive(), *(fitted(d, 0.01) for d in DATA), *(fitted(d, 0.0, epochs=0) for d in DATA)]
+    cells = stats.grid_cells(records)
+    assert sorted({c for _, c in cells}) == ["cosine", "mnrl", "softmax", "softmax-lp"]
+    assert all(len(runs) == 1 for runs in cells.values()) and len(cells) == 16  # the probes are in no cell
+    assert stats.grid_column({"loss": "softmax", "variant": "normalized", "head_warmup_epochs": 5}) is None
+    table = stats.grid_table(records)
+    assert list(dict.fromkeys(c for c, _ in table.columns)) == ["mnrl", "softmax", "softmax-lp", "cosine"]
+    # the card's decomposition ignores the fitted column; the fitted one puts it in softmax's place
+    assert stats.decompose(records, "stsb_spearman").loss == pytest.approx(LOSS)
+    d = stats.decompose(records, "stsb_spearman", stats.FITTED_LOSSES)
+    changes = {("mnrl", d_): GRAND + DATA[d_] + LOSS["mnrl"] for d_ in DATA}
+    changes.update({("cosine", d_): GRAND + DATA[d_] + LOSS["cosine"] for d_ in DATA})
+    expected_grand = (sum(changes.values()) + 0.01 * len(DATA)) / (3 * len(DATA))
+    assert d.grand == pytest.approx(expected_grand)
+    assert d.loss["softmax-lp"] == pytest.approx(0.01 - expected_grand)
+    assert set(d.loss) == {"mnrl", "softmax-lp", "cosine"}
+    markdown = stats.grid_markdown(records)
+    assert "With the head fitted first (softmax-lp in place of softmax)" in markdown
+
+
+def test_the_fitted_head_table_sets_three_ways_of_softmax_side_by_side():
+    records = [rec("snli", "softmax", -0.5, seed=s) for s in (42, 43)]
+    records += [fitted("snli", -0.01, seed=s) for s in (42, 43)] + [fitted("snli", 0.0, epochs=0)]
+    records += [rec("quora", "softmax", -0.3)]  # no fitted run: not in the table
+    table = stats.fitted_head_table(records)
+    assert list(table.index) == [("snli", "card's recipe"), ("snli", "head fitted first"), ("snli", "probe alone")]
+    assert table.loc[("snli", "card's recipe"), "STSb change"] == "-0.5000 ± 0.0000"
+    assert table.loc[("snli", "head fitted first"), "runs (seeds)"] == 2
+    assert table.loc[("snli", "probe alone"), "STSb change"] == "0.0000"

@@ -54,12 +54,12 @@ def test_a_pairing_runs_with_its_variants_and_pairing_dot_variant_runs_one(monke
 
     monkeypatch.setattr(runner, "preflight", lambda params: None)
     assert [p.run_name for p in runner.plan("quick", ["snli-softmax"])] == \
-        ["snli-softmax", "snli-softmax.cosine", "snli-softmax.mnrl"]
+        ["snli-softmax", "snli-softmax.cosine", "snli-softmax.lp", "snli-softmax.mnrl", "snli-softmax.probe"]
     assert [p.run_name for p in runner.plan("quick", ["snli-softmax.mnrl", "greetings-mnrl.cosine"])] == \
         ["snli-softmax.mnrl", "greetings-mnrl.cosine"]
     assert [p.run_name for p in runner.plan("quick", ["snli-softmax"], with_variants=False)] == ["snli-softmax"]
     with pytest.raises(ParamsError, match=r"--pairing snli-softmax.nope: params/quick/snli-softmax.nope.yaml does "
-                                          r"not exist \(variants of snli-softmax: cosine, mnrl\)"):
+                                          r"not exist \(variants of snli-softmax: cosine, lp, mnrl, probe\)"):
         runner.plan("quick", ["snli-softmax.nope"])
 
 

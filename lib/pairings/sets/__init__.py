@@ -147,6 +147,14 @@ class DataSet:
             raise DataError(unshapeable(self, loss))
         return getattr(self, f"shape_{loss}")(train.dataset, params)
 
+    def head_pairs(self, prepared: Prepared) -> tuple[tuple[list, list, list], str]:
+        """Labelled pairs to score a loss's head on (``pairings.head.diagnose``): (first texts, second texts,
+        labels) and what they are. By default the training rows as shaped for the loss; a task with labelled
+        held-out pairs of the same classes gives those instead."""
+        ds = prepared.shaped.dataset
+        first, second, labels = ds.column_names[:3]
+        return (ds[first], ds[second], ds[labels]), f"{min(len(ds), 2000):,} training rows"
+
     def stand_in(self, params) -> str | None:
         """The sentence naming what stands in for the seed card's data, or None."""
         return None

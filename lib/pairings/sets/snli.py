@@ -108,6 +108,14 @@ class Snli(DataSet):
         """(premise, hypothesis, score): entailment 1.0, neutral 0.5, contradiction 0.0, cosine as a graded entailment."""
         return Shaped(ds.map(lambda r: {"score": (1.0, 0.5, 0.0)[r["label"]]}).select_columns(["premise", "hypothesis", "score"]))
 
+    def head_pairs(self, prep):
+        """SNLI's held-out test pairs, with the three labels SoftmaxLoss's head predicts (any other shaping: the
+        training rows)."""
+        if prep.shaped.num_labels != len(NLI_LABELS):
+            return super().head_pairs(prep)
+        ds = prep.task.pairs.dataset
+        return (ds["premise"], ds["hypothesis"], ds["label"]), f"{min(len(ds), 2000):,} SNLI test pairs"
+
     def stand_in(self, p):
         return None if p.train_data.startswith("hub:") else "SNLI dev stands in for SNLI train"
 
