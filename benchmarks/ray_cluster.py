@@ -25,7 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from pairings import config, record, runner
+from pairings import config
+from pairings.report import record
+from pairings.run import runner
 
 
 def copy_project(folder: Path, profile: str) -> Path:

@@ -31,9 +31,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
-from pairings import evaluate, record, sets, speed, train  # noqa: E402
+from pairings import data as data_sets
+from pairings import losses
+from pairings.data import seed_pairings  # noqa: E402
+from pairings.evaluate import metrics  # noqa: E402
 from pairings.params import Params  # noqa: E402
-from pairings.sets import seed_pairings  # noqa: E402
+from pairings.report import record
+from pairings.train import base_model, speed, trainer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GOALS = {"cuda": 5.0, "cpu": 1.5}  # issue 6: the study's path against the peer, steps/s
@@ -95,10 +99,10 @@ def study(params: Params, torch_compile: bool = False) -> Params:
 
 def train_steps(params: Params, train_set, warmup: int, steps: int, workdir: Path, callbacks=()) -> tuple[float, dict]:
     torch.manual_seed(params.seed)
-    model = train.load_model(params)
-    loss = train.make_loss(params.loss, model)
-    timer = StepTimer(warmup, steps, train.pick_device(params))
-    result = train.fit(model, loss, train_set, params, workdir, callbacks=[timer, *callbacks])
+    model = base_model.load(params)
+    loss = losses.get(params.loss).make(model)
+    timer = StepTimer(warmup, steps, base_model.device(params))
+    result = trainer.fit(model, loss, train_set, params, workdir, callbacks=[timer, *callbacks])
     result["median_ms_per_step"] = timer.median_ms()
     return timer.steps_per_second(), result
 
@@ -108,10 +112,10 @@ def encode_rate(params: Params, sentences: list[str], fast: bool, dtype: str = "
     untimed one (on the CPU of its first batch only). The study's path encodes as its evaluations do
     (``speed.evaluation``: packed on the CPU, in static shapes from CUDA graphs on a GPU, the graphs captured in
     the untimed pass); ``dtype``: encode_dtype."""
-    model = train.load_model(params)
-    device = train.pick_device(params)
+    model = base_model.load(params)
+    device = base_model.device(params)
     best = float("inf")
-    with speed.evaluation(model) if fast else contextlib.nullcontext(), evaluate.precision(model, dtype):
+    with speed.evaluation(model) if fast else contextlib.nullcontext(), metrics.precision(model, dtype):
         gpu = device.startswith("cuda")
         model.encode(sentences if gpu else sentences[:ENCODE_BATCH], batch_size=ENCODE_BATCH)
         for _ in range(ENCODE_PASSES["cuda" if gpu else "cpu"]):
@@ -128,7 +132,7 @@ def bench(profile: str, pairing: str, warmup: int, steps: int, encode_limit: int
     """Both paths on ``pairing``'s recipe; ``encode_dtypes`` (on a GPU): the study's encoding in float16 and
     bfloat16 too (the same base model and sentences for every recipe: the first recipe's is enough)."""
     base = recipe(profile, pairing)
-    prep = sets.get(base.data_set).prepare(base)
+    prep = data_sets.get(base.data_set).prepare(base)
     train_set = prep.train_dataset
     runs: dict[str, list[float]] = {"peer": [], "study": []}
     options, medians = {}, {"peer": [], "study": []}
@@ -171,11 +175,12 @@ CATEGORIES = [  # (name, substrings of aten op names), first match wins
 
 def breakdown(profile: str, pairing: str, warmup: int, steps: int, fast: bool = True) -> str:
     """Where a step's time goes: torch.profiler self time per op, grouped, in ms per step."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     params = study(recipe(profile, pairing)) if fast else recipe(profile, pairing).replace(fast_path=False)
-    prep = sets.get(params.data_set).prepare(params)
-    device = train.pick_device(params)
+    prep = data_sets.get(params.data_set).prepare(params)
+    device = base_model.device(params)
     prof = torch_profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else []))
 
     class Window(TrainerCallback):  # profile the steps after the warm-up only
@@ -214,19 +219,19 @@ def window_means(history: list[list[float]], window: int = 50) -> dict[int, floa
 def equivalence(profile: str, pairing: str) -> dict:
     """Train one whole run on each path with the same seed; compare loss windows and final metrics."""
     base = recipe(profile, pairing)
-    prep = sets.get(base.data_set).prepare(base)
+    prep = data_sets.get(base.data_set).prepare(base)
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         for path in ("peer", "study"):
             params = study(base) if path == "study" else base.replace(fast_path=False)
-            model = train.load_model(params)
-            loss = train.make_loss(params.loss, model, prep.shaped.num_labels, seed=params.seed)
-            result = train.fit(model, loss, prep.train_dataset, params, Path(tmp) / path)
-            metrics = evaluate.stsb(model, prep.stsb.dataset)
+            model = base_model.load(params)
+            loss = losses.get(params.loss).make(model, prep.shaped.num_labels, seed=params.seed)
+            result = trainer.fit(model, loss, prep.train_dataset, params, Path(tmp) / path)
+            stsb = metrics.stsb(model, prep.stsb.dataset)
             runs[path] = {"loss_history": result["loss_history"], "seconds_per_step": result["seconds_per_step"],
-                          "steps": result["steps"], "options": result["options"], **metrics}
+                          "steps": result["steps"], "options": result["options"], **stsb}
             print(f"  {path:5s} {result['steps']} steps, {result['seconds_per_step']:.3f} s/step, "
-                  f"STSb Spearman {metrics['stsb_spearman']:.4f}", flush=True)
+                  f"STSb Spearman {stsb['stsb_spearman']:.4f}", flush=True)
     peer, ours = (window_means(runs[p]["loss_history"]) for p in ("peer", "study"))
     gaps = {start: abs(peer[start] - ours[start]) for start in peer if start in ours}
     worst = max(gaps, key=gaps.get)

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import config
+from pairings import config, losses
+from pairings import data as data_sets
+from pairings.data import strict_yaml
+from pairings.data.sources import is_path_source
 
 # The base model's position embeddings: all-MiniLM-L6-v2 (a BERT) has 512.
 MAX_POSITIONS = 512
-LOSSES = ("mnrl", "softmax", "cosine")
-IN_BATCH_NEGATIVE_LOSSES = ("mnrl",)
-HEAD_LOSSES = ("softmax",)  # losses with a classifier of their own
 DEVICES = ("auto", "cpu", "cuda", "mps")
 TRAIN_LOOPS = ("auto", "trainer", "lean")
 ENCODE_DTYPES = ("float32", "float16", "bfloat16")
@@ -133,7 +133,7 @@ class Params:
         allowed = allowed_keys(spec)
         for key in merged:
             if key not in allowed:
-                owners = [s.name for s in _sets().registry().values() if key in s.keys]
+                owners = [s.name for s in data_sets.registry().values() if key in s.keys]
                 raise ParamsError(f"{origins[key]}: parameter '{key}' belongs to data set {', '.join(owners)}, "
                                   f"not to {spec.name} (pairing {merged['pairing']})")
         values = {f.name: f.default for f in dataclasses.fields(cls)}
@@ -209,7 +209,7 @@ class Params:
     @property
     def spec(self):
         """The data set's class (pairings.sets)."""
-        return _sets().registry()[self.data_set]
+        return data_sets.registry()[self.data_set]
 
     @property
     def run_name(self) -> str:
@@ -226,11 +226,9 @@ class Params:
 # ---- files ------------------------------------------------------------------------------------
 
 def read_yaml(path: Path) -> dict:
-    from . import safe_yaml
-
     try:
-        data = safe_yaml.load(path)
-    except safe_yaml.YAMLInputError as err:
+        data = strict_yaml.load(path)
+    except strict_yaml.YAMLInputError as err:
         raise ParamsError(str(err)) from None
     if data is None:
         return {}
@@ -276,7 +274,7 @@ def pairings(profile: str) -> list[str]:
     """The pairings a profile has a params file for: the seed pairings first, in the cards' order."""
     folder = config.PARAMS_DIR / profile
     found = {p.stem for p in folder.glob("*.yaml") if "." not in p.stem and not p.name.startswith("_")}
-    seeds = list(_sets().seed_pairings())
+    seeds = list(data_sets.seed_pairings())
     return [p for p in seeds if p in found] + sorted(found - set(seeds))
 
 
@@ -302,23 +300,16 @@ MIN_STSB_PAIRS = 10
 
 def _set_keys() -> set[str]:
     """The keys only some data sets read (each data set's ``keys``)."""
-    return {key for spec in _sets().registry().values() for key in spec.keys}
-
-
-def _sets():
-    from . import sets
-
-    return sets
+    return {key for spec in data_sets.registry().values() for key in spec.keys}
 
 
 def _data_set(merged: dict, origins: dict):
     """The data set class of a pairing: implied by a seed pairing's name, else named by ``data_set``."""
-    sets = _sets()
     pairing = merged.get("pairing")
     if not isinstance(pairing, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_\-]*", pairing):
         raise ParamsError(f"{origins.get('pairing', 'parameters')}: parameter 'pairing' must be lowercase letters, "
                           f"digits, '_' or '-' (got {pairing!r})")
-    implied = sets.seed_pairings().get(pairing)
+    implied = data_sets.seed_pairings().get(pairing)
     named = merged.get("data_set") or None
     if implied and named and named != implied:
         raise ParamsError(f"{origins['data_set']}: parameter 'data_set' is {named!r}, but pairing {pairing} is "
@@ -326,12 +317,12 @@ def _data_set(merged: dict, origins: dict):
     name = implied or named
     if not name:
         raise ParamsError(f"{origins.get('pairing', 'parameters')}: pairing {pairing!r} is not a seed pairing "
-                          f"({', '.join(sets.seed_pairings())}){_hint(pairing, sets.seed_pairings())}: "
+                          f"({', '.join(data_sets.seed_pairings())}){_hint(pairing, data_sets.seed_pairings())}: "
                           f"a pairing of your own must name its 'data_set' (e.g. data_set: file)")
-    if name not in sets.registry():
+    if name not in data_sets.registry():
         raise ParamsError(f"{origins.get('data_set', 'parameters')}: parameter 'data_set' must be one of "
-                          f"{', '.join(sets.registry())}{_hint(name, sets.registry())} (got {name!r})")
-    return sets.registry()[name]
+                          f"{', '.join(data_sets.registry())}{_hint(name, data_sets.registry())} (got {name!r})")
+    return data_sets.registry()[name]
 
 
 def _hint(word: Any, choices) -> str:
@@ -364,10 +355,6 @@ def _check_type(key: str, value: Any, source: str) -> None:
 _SOURCE_RE = re.compile(r"^(hub:[\w.\-]+/[\w.\-]+(@[\w.\-]+)?:[\w.\-\[\]:%]+|[a-z0-9_\-]+:[a-z0-9_\-]+)$")
 
 
-def is_path_source(spec: str) -> bool:
-    return "/" in spec and not spec.startswith("hub:") or spec.endswith((".parquet", ".csv", ".jsonl", ".json"))
-
-
 def _validate(p: Params, spec) -> None:
     origins = p.origins()
 
@@ -376,8 +363,8 @@ def _validate(p: Params, spec) -> None:
 
     if p.profile not in config.PROFILES:
         fail("profile", f"must be one of {', '.join(config.PROFILES)}{_hint(p.profile, config.PROFILES)}")
-    if p.loss not in LOSSES:
-        fail("loss", f"must be one of {', '.join(LOSSES)}{_hint(p.loss, LOSSES)}")
+    if p.loss not in losses.NAMES:
+        fail("loss", f"must be one of {', '.join(losses.NAMES)}{_hint(p.loss, losses.NAMES)}")
     if p.loss not in spec.losses():
         fail("loss", f"cannot be fed by data set '{spec.name}': it can be shaped for {', '.join(spec.losses())}")
     for key in ("batch_size", "logging_steps"):
@@ -394,15 +381,16 @@ def _validate(p: Params, spec) -> None:
     for key in ("stsb_pairs", "sick_pairs"):
         if getattr(p, key) is not None and getattr(p, key) < MIN_STSB_PAIRS:
             fail(key, f"must be at least {MIN_STSB_PAIRS} (a Spearman of fewer pairs means little), or null for all")
-    if p.loss in IN_BATCH_NEGATIVE_LOSSES and p.batch_size < 2:
+    if losses.get(p.loss).in_batch_negatives and p.batch_size < 2:
         fail("batch_size", f"must be at least 2 with loss '{p.loss}': it takes its negatives from the batch")
     if not (math.isfinite(p.learning_rate) and 0 < p.learning_rate <= MAX_LEARNING_RATE):
         fail("learning_rate", f"must be a finite number in (0, {MAX_LEARNING_RATE}] (the seed cards: 5e-5)")
     if not 0 <= p.head_warmup_epochs <= MAX_EPOCHS:
         fail("head_warmup_epochs", f"must be from 0 (no warm-up) to {MAX_EPOCHS:,}")
-    if (p.head_warmup_epochs or p.head_lr_multiplier != 1) and p.loss not in HEAD_LOSSES:
+    if (p.head_warmup_epochs or p.head_lr_multiplier != 1) and not losses.has_head(p.loss):
         key = "head_warmup_epochs" if p.head_warmup_epochs else "head_lr_multiplier"
-        fail(key, f"needs a loss with a head of its own ({', '.join(HEAD_LOSSES)}); loss {p.loss!r} has none")
+        with_head = [name for name in losses.NAMES if losses.has_head(name)]
+        fail(key, f"needs a loss with a head of its own ({', '.join(with_head)}); loss {p.loss!r} has none")
     if not (math.isfinite(p.head_warmup_lr) and 0 < p.head_warmup_lr <= MAX_LEARNING_RATE):
         fail("head_warmup_lr", f"must be a finite number in (0, {MAX_LEARNING_RATE}]")
     if not (math.isfinite(p.head_lr_multiplier) and 0 < p.head_lr_multiplier * p.learning_rate <= MAX_LEARNING_RATE):

@@ -7,7 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
-from pairings import config, runner
+from pairings import config
+from pairings.run import runner
 
 RUNS = ("greetings-mnrl", "udemy-cosine")
 # A run with fewer torch threads than the committed quick records had (2) does the same float32 sums in

@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+import projects
 import pytest
 
 import pairings
-import projects
 from pairings import config
 
 PSUTIL = pytest.importorskip("psutil")

@@ -9,9 +9,8 @@ import sys
 import threading
 import time
 
-import pytest
-
 import projects
+import pytest
 
 
 def _start(root, *args: str) -> subprocess.Popen:

@@ -10,7 +10,7 @@ from pathlib import Path
 from test_pairings import _project
 
 import pairings
-from pairings import cards
+from pairings.report import cards
 
 
 def _pairings(root: Path, *args: str) -> subprocess.CompletedProcess:

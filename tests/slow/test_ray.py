@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 import nbformat
-import pytest
-
 import projects
+import pytest
 
 if os.environ.get("PAIRINGS_REQUIRE_RAY"):
     import ray  # noqa: F401

@@ -12,12 +12,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import projects
 import pytest
 import transformers
 
-import projects
-from pairings import config, evaluate, sets, site, tables, train
+from pairings import config, losses
+from pairings import data as data_sets
+from pairings.evaluate import metrics
 from pairings.params import Params
+from pairings.report import site, tables
+from pairings.train import base_model, trainer
 
 
 def tiny(**changes) -> Params:
@@ -28,12 +32,12 @@ def tiny(**changes) -> Params:
 
 def train_once(params: Params, out: Path, callbacks=None):
     transformers.set_seed(params.seed)
-    prep = sets.get(params.data_set).prepare(params)
-    model = train.load_model(params)
-    loss = train.make_loss(params.loss, model)
-    result = train.fit(model, loss, prep.train_dataset, params, out, callbacks=callbacks)
+    prep = data_sets.get(params.data_set).prepare(params)
+    model = base_model.load(params)
+    loss = losses.get(params.loss).make(model)
+    result = trainer.fit(model, loss, prep.train_dataset, params, out, callbacks=callbacks)
     embedding = model.encode(["Hello, how can I help?", "The cat sat on the mat."])
-    return result, embedding, evaluate.stsb(model, prep.stsb.dataset)
+    return result, embedding, metrics.stsb(model, prep.stsb.dataset)
 
 
 def test_same_seed_same_numbers(tmp_path):

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 import sentence_transformers
 
-from pairings import config, runner
+from pairings import config
+from pairings.data.sources import DataError
 from pairings.params import ParamsError
-from pairings.sources import DataError
-from pairings.train import ModelError
+from pairings.run import runner
+from pairings.train.base_model import ModelError
 
 
 def quick_yaml(pairing: str) -> str:
@@ -189,15 +190,15 @@ def test_empty_texts_are_dropped_and_counted_not_fatal(project):
     good = [f"A dog runs {i} times." for i in range(10)]
     pd.DataFrame({"sentence1": good + ["  ", None], "sentence2": ["An animal moves."] * 10 + ["x", "y"],
                   "gold_label": ["entailment"] * 10 + ["neutral", "neutral"]}).to_parquet(path)
-    from pairings import sets
+    from pairings import data as data_sets
     from pairings.params import Params
 
-    prep = sets.get("snli").prepare(Params.load("quick", "snli-softmax").replace(train_data=str(path)))
+    prep = data_sets.get("snli").prepare(Params.load("quick", "snli-softmax").replace(train_data=str(path)))
     assert len(prep.train.dataset) == 10 and prep.train.dropped["empty text"] == 2
 
 
 def test_cli_prints_the_error_and_exits_2(project, capsys):
-    from pairings import __main__ as cli
+    from pairings.run import cli
 
     (project / "params" / "quick" / "udemy-cosine.yaml").write_text(quick_yaml("udemy-cosine") + "epoch: 3\n")
     assert cli.main(["run", "--pairing", "udemy-cosine"]) == 2

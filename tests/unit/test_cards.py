@@ -3,20 +3,21 @@
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from pairings import cards, record, train
 from pairings.params import Params
+from pairings.report import cards, record
+from pairings.train import base_model
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     params = Params.load("quick", "quora-mnrl")
-    model = train.load_model(params)
+    model = base_model.load(params)
     rec = record.build(
         params, data={"train_source": params.train_data, "stand_in": "a tiny fake stand-in", "train_pairs": 12},
         before={"map@10": 0.5, "stsb_spearman": 0.8203, "unrelated_cosine": 0.1},
         after={"map@10": 0.625, "stsb_spearman": 0.8111, "unrelated_cosine": 0.05},
         training={"steps": 3, "loss_history": [[1, 1.0]]}, task_metric="map@10", timings={}, device="cpu",
-        base_model=cards.base_model(train.base_model_source(params)))
+        base_model=cards.base_model(base_model.source(params)))
     path = tmp_path_factory.mktemp("card") / "model"
     cards.save(model, path, rec)
     return params, path

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from pairings import __main__ as cli
-from pairings import cluster, config, runner
+from pairings import config
 from pairings.params import Params, ParamsError
+from pairings.run import cli, ray_executor, runner
 
 
 @pytest.mark.parametrize("option", [["--address", "auto"], ["--gpus-per-run", "0.5"], ["--cpus-per-run", "2"],
@@ -32,7 +32,7 @@ def test_without_ray_the_executor_says_how_to_install_it(monkeypatch):
     monkeypatch.delitem(sys.modules, "ray", raising=False)
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(ParamsError, match=r"--executor ray needs Ray, an optional extra: pip install -e '\.\[ray\]'"):
-        cluster.run_all([Params.load("quick", "greetings-mnrl")])
+        ray_executor.run_all([Params.load("quick", "greetings-mnrl")])
 
 
 def test_the_sequential_executor_never_imports_ray():
@@ -52,11 +52,11 @@ def test_a_run_on_another_node_sends_its_files_but_not_its_checkpoints(tmp_path,
                        "checkpoints/checkpoint-5/state.json": "{}", "progress.jsonl": "{}"}.items():
         (staging / name).parent.mkdir(parents=True, exist_ok=True)
         (staging / name).write_text(text)
-    files = cluster._pack(staging)
+    files = ray_executor._pack(staging)
     assert sorted(files) == ["greetings-mnrl.html", "greetings-mnrl.ipynb", "model/1_Pooling/config.json",
                              "model/config.json", "record.json"]
     (staging / "greetings-mnrl.html").write_text("stale")  # the driver's own staging: replaced, checkpoints kept
-    cluster._unpack(params, files)
+    ray_executor._unpack(params, files)
     assert (staging / "greetings-mnrl.html").read_text() == "<html>"
     assert (staging / "model" / "1_Pooling" / "config.json").is_file()
     assert (staging / "checkpoints" / "checkpoint-5" / "state.json").is_file()
@@ -68,6 +68,6 @@ def test_an_address_where_no_head_answers_is_refused_at_once():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(ParamsError, match=rf"--address 127.0.0.1:{port}: no Ray head answers there"):
-        cluster._check_address(f"127.0.0.1:{port}")
+        ray_executor._check_address(f"127.0.0.1:{port}")
     with pytest.raises(ParamsError, match=r"--address nonsense: expected HOST:PORT of a Ray head"):
-        cluster._check_address("nonsense")
+        ray_executor._check_address("nonsense")

@@ -4,9 +4,9 @@ import datasets
 import pandas as pd
 import pytest
 
-from pairings import sources, tables
-from pairings.sets import greetings, ncert, quora, snli, stsb, udemy
-from pairings.sources import DataError, Loaded
+from pairings.data import general, greetings, ncert, quora, snli, sources, udemy
+from pairings.data.sources import DataError, Loaded
+from pairings.report import tables
 
 
 def test_named_set_loads_with_standard_columns():
@@ -22,7 +22,7 @@ def test_subset_is_fixed_whatever_the_training_seed():
 
 
 def test_stsb_scores_are_scaled_to_unit_interval():
-    pairs = stsb.load("stsb:test", None).dataset
+    pairs = general.load("stsb:test", None).dataset
     assert len(pairs) == 1379 and 0 <= min(pairs["score"]) and max(pairs["score"]) <= 1
 
 
@@ -88,7 +88,7 @@ def test_hub_config_is_passed(monkeypatch):
     seen = {}
     monkeypatch.setattr(sources, "_hub_load", lambda repo, name, split: seen.update(repo=repo, name=name, split=split)
                         or datasets.Dataset.from_dict({"sentence1": ["a"], "sentence2": ["b"], "score": [0.5]}))
-    stsb.load("hub:sentence-transformers/stsb@default:test", None)
+    general.load("hub:sentence-transformers/stsb@default:test", None)
     assert seen == {"repo": "sentence-transformers/stsb", "name": "default", "split": "test"}
 
 

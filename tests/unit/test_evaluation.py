@@ -4,18 +4,21 @@ files of every grid cell, and the base model's evaluation computed once (pairing
 import numpy as np
 import pytest
 
-from pairings import cache, config, evaluate, params, sets
+from pairings import config, params
+from pairings import data as data_sets
+from pairings.data import general
+from pairings.evaluate import cache, metrics
 from pairings.params import Params, ParamsError
-from pairings.pipeline import Run
-from pairings.sets import stsb
+from pairings.run.pipeline import Run
+from pairings.train import base_model
 
 
 @pytest.mark.parametrize("profile", ["quick", "local"])
 def test_every_cell_of_the_grid_has_a_params_file(profile):
     """Every data set under every loss it can be shaped for: its seed pairing, or a variant named after the loss
     that changes the loss only."""
-    for pairing, name in sets.seed_pairings().items():
-        for loss in sets.get(name).losses():
+    for pairing, name in data_sets.seed_pairings().items():
+        for loss in data_sets.get(name).losses():
             p = Params.load(profile, pairing)
             if loss != p.loss:
                 assert loss in params.variants(profile, pairing), f"{profile}/{pairing}.{loss}.yaml is missing"
@@ -25,7 +28,7 @@ def test_every_cell_of_the_grid_has_a_params_file(profile):
 
 
 def test_sick_is_read_like_stsb():
-    sick = stsb.load("sick:test", None, "sick_data")
+    sick = general.load("sick:test", None, "sick_data")
     assert len(sick.dataset) == 4906 and sick.dataset.column_names == ["sentence1", "sentence2", "score"]
     scores = np.asarray(sick.dataset["score"])
     assert scores.min() == pytest.approx(0.2) and scores.max() == pytest.approx(1.0)  # relatedness 1-5, divided by 5
@@ -38,13 +41,13 @@ def test_sick_params_are_checked_and_sick_can_be_left_out():
         Params.load("quick", "quora-mnrl", {"sick_pairs": 3})
     with pytest.raises(ParamsError, match="parameter 'sick_data'"):
         Params.load("quick", "quora-mnrl", {"sick_data": "not a source"})
-    prep = sets.get("greetings").prepare(Params.load("quick", "greetings-mnrl", {"sick_data": ""}))
+    prep = data_sets.get("greetings").prepare(Params.load("quick", "greetings-mnrl", {"sick_data": ""}))
     assert prep.sick is None
 
 
 def test_transfer_tasks_are_every_seed_data_set_capped():
-    tasks = sets.transfer_tasks(Params.load("quick", "greetings-mnrl", {"transfer_pairs": 20}))
-    assert list(tasks) == list(sets.seed_pairings().values())
+    tasks = data_sets.transfer_tasks(Params.load("quick", "greetings-mnrl", {"transfer_pairs": 20}))
+    assert list(tasks) == list(data_sets.seed_pairings().values())
     assert {name: t.headline(None) for name, t in tasks.items()} == {
         "quora": "mrr@10", "ncert": "mrr@10", "snli": "entailment_auc", "greetings": "mrr@10", "udemy": "zero_shot_accuracy"}
     assert len(tasks["quora"].pairs.dataset) == 20 and len(tasks["snli"].pairs.dataset) == 20
@@ -52,28 +55,27 @@ def test_transfer_tasks_are_every_seed_data_set_capped():
 
 @pytest.fixture(scope="module")
 def model():
-    from pairings import train
 
-    return train.load_model(Params.load("quick", "greetings-mnrl"))
+    return base_model.load(Params.load("quick", "greetings-mnrl"))
 
 
 def test_a_tasks_transfer_metric_is_its_head_free_headline(model):
     """Task.transfer may compute its one metric alone: the same value evaluate() gives without a head."""
-    for name, task in sets.transfer_tasks(Params.load("quick", "greetings-mnrl", {"transfer_pairs": 12})).items():
+    for name, task in data_sets.transfer_tasks(Params.load("quick", "greetings-mnrl", {"transfer_pairs": 12})).items():
         assert task.transfer(model) == task.evaluate(model, None)[task.headline(None)], name
 
 
 def test_the_cache_returns_what_a_fresh_computation_gives_and_recomputes_on_any_change(model, tmp_path, monkeypatch):
     monkeypatch.setenv("PAIRINGS_EVAL_CACHE", str(tmp_path))
-    pairs = stsb.load("stsb:test", 30).dataset
+    pairs = general.load("stsb:test", 30).dataset
     calls = []
 
     def compute(ds=pairs):
         calls.append(1)
-        return evaluate.stsb(model, ds)
+        return metrics.stsb(model, ds)
 
     key = cache.model_fingerprint(model)
-    fresh = evaluate.stsb(model, pairs)
+    fresh = metrics.stsb(model, pairs)
     assert cache.evaluation("general", key, [pairs], compute) == fresh and len(calls) == 1
     assert cache.evaluation("general", key, [pairs], compute) == fresh and len(calls) == 1  # from the cache
     other = pairs.map(lambda r, i: {"sentence1": r["sentence1"] + "!" if i == 0 else r["sentence1"]}, with_indices=True)
@@ -125,9 +127,9 @@ def test_encode_dtype_runs_the_encodings_under_autocast(model):
     """float32 leaves the model as it is; bfloat16 gives nearly the same embeddings, not the same numbers."""
     texts = ["a man is playing a guitar", "the cat sleeps on the sofa", "stock markets fell sharply on monday"]
     plain = model.encode(texts, convert_to_tensor=True)
-    with evaluate.precision(model, "float32"):
+    with metrics.precision(model, "float32"):
         assert np.array_equal(model.encode(texts, convert_to_tensor=True).numpy(), plain.numpy())
-    with evaluate.precision(model, "bfloat16"):
+    with metrics.precision(model, "bfloat16"):
         low = model.encode(texts, convert_to_tensor=True).float()
     cosine = (low * plain).sum(-1) / (low.norm(dim=-1) * plain.norm(dim=-1))
     assert not np.array_equal(low.numpy(), plain.numpy()) and float(cosine.min()) > 0.99

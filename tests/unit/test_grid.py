@@ -6,7 +6,7 @@ import itertools
 import matplotlib
 import pytest
 
-from pairings import figures, stats
+from pairings.report import figures, stats
 
 matplotlib.use("Agg")
 
@@ -103,7 +103,7 @@ def test_grid_conclusions_name_the_most_harmful_data_set_and_the_best_loss_per_d
 
 
 def test_a_grid_cells_notebook_says_it_is_not_its_seed_pairing(capsys):
-    from pairings.pipeline import Run
+    from pairings.run.pipeline import Run
 
     Run.start("udemy-cosine", {"profile": "quick", "variant": "mnrl"}).params_table()
     assert capsys.readouterr().out.startswith("This run is a cell of the data × loss grid: udemy × "

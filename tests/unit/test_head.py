@@ -6,11 +6,11 @@ import random
 import numpy as np
 import pytest
 import torch
-
-from pairings import head, train
-from pairings.params import Params
-
 from test_loop import pairs
+
+from pairings import losses
+from pairings.params import Params
+from pairings.train import base_model, head, trainer
 
 
 def params(**changes) -> Params:
@@ -19,8 +19,8 @@ def params(**changes) -> Params:
 
 
 def setup(p: Params):
-    model = train.load_model(p)
-    return model, train.make_loss("softmax", model, 3, seed=p.seed), pairs("softmax")
+    model = base_model.load(p)
+    return model, losses.get("softmax").make(model, 3, seed=p.seed), pairs("softmax")
 
 
 def test_the_warm_up_trains_the_head_alone_and_leaves_the_random_state():
@@ -75,16 +75,16 @@ def test_the_fine_tune_starts_from_the_fitted_head(tmp_path, train_loop):
         return forward(features, labels)
 
     loss.forward = recording
-    train.fit(model, loss, data, p, tmp_path)
+    trainer.fit(model, loss, data, p, tmp_path)
     assert torch.equal(first[0]["weight"], fitted["weight"]) and torch.equal(first[0]["bias"], fitted["bias"])
     assert not torch.equal(loss.classifier.weight, fitted["weight"])  # and trains it on
 
 
 def test_a_drawn_head_is_the_one_make_loss_draws():
     p = params()
-    model = train.load_model(p)
+    model = base_model.load(p)
     for seed in (42, 43):
-        loss = train.make_loss("softmax", model, 3, seed=seed)
+        loss = losses.get("softmax").make(model, 3, seed=seed)
         drawn = head.drawn_head(loss, seed)
         assert torch.equal(drawn["weight"], loss.classifier.weight) and torch.equal(drawn["bias"], loss.classifier.bias)
     assert not torch.equal(head.drawn_head(loss, 44)["weight"], loss.classifier.weight)
@@ -121,8 +121,8 @@ def test_the_diagnostic_scores_each_head_as_numpy_does():
 def test_a_head_learning_rate_of_its_own(tmp_path):
     p = params(head_lr_multiplier=20.0)
     model, loss, data = setup(p)
-    trainer = train.make_trainer(model, loss, data, p, tmp_path)
-    trainer.create_optimizer()
-    rates = {id(q): g["lr"] for g in trainer.optimizer.param_groups for q in g["params"]}
+    st = trainer.make_trainer(model, loss, data, p, tmp_path)
+    st.create_optimizer()
+    rates = {id(q): g["lr"] for g in st.optimizer.param_groups for q in g["params"]}
     assert rates[id(loss.classifier.weight)] == pytest.approx(p.learning_rate * 20)
     assert rates[id(next(model.parameters()))] == pytest.approx(p.learning_rate)

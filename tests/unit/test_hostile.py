@@ -10,10 +10,12 @@ import nbformat
 import pandas as pd
 import pytest
 
-from pairings import __main__ as cli
-from pairings import config, record, runner, sets
+from pairings import config
+from pairings import data as data_sets
 from pairings.params import Params
-from pairings.pipeline import Run
+from pairings.report import record
+from pairings.run import cli, runner
+from pairings.run.pipeline import Run
 
 
 @pytest.fixture
@@ -32,7 +34,7 @@ def test_a_test_set_equal_to_the_training_set_is_counted_as_leakage(tmp_path):
     pd.DataFrame({"question1": [f"question {i}" for i in range(40)],
                   "question2": [f"duplicate {i}" for i in range(40)]}).to_parquet(path)
     params = Params.load("quick", "quora-mnrl").replace(train_data=str(path), test_data=str(path))
-    sanity = sets.get("quora").prepare(params).sanity
+    sanity = data_sets.get("quora").prepare(params).sanity
     assert sanity["held_out_in_train"] == sanity["held_out_texts"] == 40
     assert "40 of 40 held-out texts also occur in training (leakage)" in sanity["warnings"]
     assert sanity["duplicate_train_pairs"] == 0 and sanity["in_batch_false_negatives"] == 0.0
@@ -43,9 +45,9 @@ def test_duplicate_pairs_are_counted(tmp_path):
     pd.DataFrame({"question1": [f"question {i % 20}" for i in range(40)],
                   "question2": [f"duplicate {i % 20}" for i in range(40)]}).to_parquet(path)
     params = Params.load("quick", "quora-mnrl").replace(train_data=str(path), batch_size=8)
-    sanity = sets.get("quora").prepare(params).sanity
+    sanity = data_sets.get("quora").prepare(params).sanity
     assert sanity["duplicate_train_pairs"] == 20 and "20 duplicate training pairs" in sanity["warnings"]
-    assert 0 < sanity["in_batch_false_negatives"] < sets.MAX_FALSE_NEGATIVES
+    assert 0 < sanity["in_batch_false_negatives"] < data_sets.MAX_FALSE_NEGATIVES
 
 
 # ---- a broken result is never saved -------------------------------------------------------------

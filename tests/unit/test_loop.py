@@ -5,8 +5,9 @@ import torch
 from datasets import Dataset
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from pairings import loop, train
+from pairings import losses
 from pairings.params import Params
+from pairings.train import base_model, loop, trainer
 
 # 22 rows at batch size 4: five full batches and a last one of two, so an epoch ends on a short batch
 ROWS = 22
@@ -33,9 +34,9 @@ def run(p: Params, tmp_path, loss_name: str = "mnrl", seen: list | None = None, 
     """Train a fresh base model with ``fit``: the logged history, the final weights, and (``seen``) the token ids
     of every batch's first column as the loss received them."""
     torch.manual_seed(0)
-    model = train.load_model(p)
+    model = base_model.load(p)
     data = pairs(loss_name if loss_name != "mnrl" else None)
-    loss = train.make_loss(loss_name, model, 3, seed=p.seed)
+    loss = losses.get(loss_name).make(model, 3, seed=p.seed)
     forward = loss.forward
 
     def recording(features, labels):
@@ -45,7 +46,7 @@ def run(p: Params, tmp_path, loss_name: str = "mnrl", seen: list | None = None, 
 
     loss.forward = recording
     callbacks = [Stop(stop_at)] if stop_at else []
-    result = train.fit(model, loss, data, p, tmp_path, callbacks=callbacks)
+    result = trainer.fit(model, loss, data, p, tmp_path, callbacks=callbacks)
     weights = {k: v.detach().clone() for k, v in loss.state_dict().items()}
     return result, weights
 
@@ -63,11 +64,11 @@ class Stop(__import__("transformers").TrainerCallback):
 
 def test_a_batch_is_what_the_collator_makes_of_its_rows(tmp_path):
     p = params()
-    model = train.load_model(p)
-    trainer = train.make_trainer(model, train.make_loss("mnrl", model), pairs(), p, tmp_path)
-    data = loop.Tokenized(trainer, trainer.train_dataset, torch.device("cpu"))
+    model = base_model.load(p)
+    st = trainer.make_trainer(model, losses.get("mnrl").make(model), pairs(), p, tmp_path)
+    data = loop.Tokenized(st, st.train_dataset, torch.device("cpu"))
     rows = [3, 17, 0, 9]
-    expected, _ = trainer.collect_features(trainer.data_collator([trainer.train_dataset[i] for i in rows]))
+    expected, _ = st.collect_features(st.data_collator([st.train_dataset[i] for i in rows]))
     features, labels = data.batch(rows)
     assert labels is None and len(features) == len(expected) == 2
     for got, want in zip(features, expected):
@@ -111,13 +112,13 @@ def test_a_lean_step_reads_nothing_back_from_the_device(tmp_path, loss_name):
     from transformers import masking_utils
 
     p = params(loss_name)
-    model = train.load_model(p)
-    loss = train.make_loss(loss_name, model, 3)
+    model = base_model.load(p)
+    loss = losses.get(loss_name).make(model, 3)
     data = pairs(loss_name if loss_name != "mnrl" else None)  # replies of lengths that differ in every batch:
     data = data.map(lambda row, i: {"sentence2": row["sentence2"] + " again" * (i % 3)}, with_indices=True)
-    trainer = train.make_trainer(model, loss, data, p, tmp_path)
-    table = loop.Tokenized(trainer, data, torch.device("cpu"))
-    trainer.create_optimizer_and_scheduler(num_training_steps=10)
+    st = trainer.make_trainer(model, loss, data, p, tmp_path)
+    table = loop.Tokenized(st, data, torch.device("cpu"))
+    st.create_optimizer_and_scheduler(num_training_steps=10)
     features, labels = table.batch([0, 1, 2, 3], static=p.max_seq_length)
     assert table.padded([0, 1, 2, 3], features)
 
@@ -125,9 +126,9 @@ def test_a_lean_step_reads_nothing_back_from_the_device(tmp_path, loss_name):
         with Reads() as reads:
             loss(features, labels).backward()
             torch.nn.utils.clip_grad_norm_(list(model.parameters()), 1.0)
-            trainer.optimizer.step()
-            trainer.lr_scheduler.step()
-            trainer.optimizer.zero_grad(set_to_none=True)
+            st.optimizer.step()
+            st.lr_scheduler.step()
+            st.optimizer.zero_grad(set_to_none=True)
         return reads.count
 
     original = masking_utils._ignore_bidirectional_mask_sdpa
@@ -147,7 +148,7 @@ def test_the_lean_loop_trains_as_the_trainer(tmp_path, monkeypatch, loss_name, o
     and the same losses: dropout included, as both draw from the same seeded generator in the same order.
 
     ``old_sentence_transformers``: as before 6.2 (the GPU image has 6.0.1), whose trainer does not clear the
-    gradients of SoftmaxLoss's classifier and lets them add up; train.ZeroLossGrads clears them then."""
+    gradients of SoftmaxLoss's classifier and lets them add up; trainer.ZeroLossGrads clears them then."""
     if old_sentence_transformers:
         import sentence_transformers.base.trainer as st_trainer
 
@@ -176,19 +177,19 @@ def test_the_lean_loop_trains_as_the_trainer(tmp_path, monkeypatch, loss_name, o
 def test_the_lean_loop_logs_the_trainers_learning_rates(tmp_path):
     p = params()
     logs = {}
-    for name in ("trainer", "lean"):
-        model = train.load_model(p)
-        trainer = train.make_trainer(model, train.make_loss("mnrl", model), pairs(), p.replace(train_loop=name),
+    for name in ("st", "lean"):
+        model = base_model.load(p)
+        st = trainer.make_trainer(model, losses.get("mnrl").make(model), pairs(), p.replace(train_loop=name),
                                      tmp_path / name)
         if name == "lean":
-            loop.train(trainer, trainer.loss)
+            loop.train(st, st.loss)
         else:
-            trainer.train()
-        logs[name] = [(h["step"], h["learning_rate"]) for h in trainer.state.log_history if "learning_rate" in h]
+            st.train()
+        logs[name] = [(h["step"], h["learning_rate"]) for h in st.state.log_history if "learning_rate" in h]
     assert len(logs["lean"]) == 12
-    assert [s for s, _ in logs["lean"]] == [s for s, _ in logs["trainer"]]
+    assert [s for s, _ in logs["lean"]] == [s for s, _ in logs["st"]]
     rates = [rate for _, rate in logs["lean"]]
-    assert rates == pytest.approx([rate for _, rate in logs["trainer"]], rel=1e-9)
+    assert rates == pytest.approx([rate for _, rate in logs["st"]], rel=1e-9)
     assert rates[0] == pytest.approx(5e-5) and rates[-1] == pytest.approx(5e-5 / 12)  # linear decay, no warmup
 
 
@@ -198,7 +199,7 @@ def test_an_interrupted_run_resumes_to_the_same_model(tmp_path, train_loop, loss
     """Checkpoints every 3 steps (6 an epoch); Ctrl-C after step 5 resumes from step 3, within the first epoch,
     and after step 7 from step 6, the first epoch's end: the resumed run ends where the uninterrupted one does,
     with the same losses and weights, SoftmaxLoss's classifier included (the trainer's own checkpoints lack it:
-    train.SaveHead keeps it beside them)."""
+    trainer.SaveHead keeps it beside them)."""
     whole, whole_weights = run(params(loss_name, train_loop=train_loop), tmp_path / "whole", loss_name)
     p = params(loss_name, train_loop=train_loop, checkpoint_steps=3)
     with pytest.raises(KeyboardInterrupt):
@@ -207,7 +208,7 @@ def test_an_interrupted_run_resumes_to_the_same_model(tmp_path, train_loop, loss
     if train_loop == "lean":
         assert loop.checkpoints(folder)[-1].parent.name == f"lean-{last}"
     else:
-        assert train.complete_checkpoints(folder, torch.nn.Linear(1, 1))[-1].name == f"checkpoint-{last}"
+        assert trainer.complete_checkpoints(folder, torch.nn.Linear(1, 1))[-1].name == f"checkpoint-{last}"
     resumed, weights = run(p.replace(resume=True), tmp_path / "cut", loss_name)
     assert resumed["resumed_from_step"] == last and resumed["steps"] == 12
     assert [s for s, _ in resumed["loss_history"]] == [s for s, _ in whole["loss_history"]]
@@ -220,10 +221,10 @@ def test_an_interrupted_run_resumes_to_the_same_model(tmp_path, train_loop, loss
 def test_the_lean_loop_needs_the_study_path():
     with pytest.raises(Exception, match="train_loop.*fast_path"):
         params(train_loop="lean", fast_path=False)
-    assert train.lean_loop(params())  # auto: lean on the study's path, the CPU's too
-    assert not train.lean_loop(params(fast_path=False))  # auto: the trainer on the plain path
-    assert not train.lean_loop(params(train_loop="trainer"))
-    assert train.lean_loop(params(train_loop="lean"))
+    assert trainer.lean_loop(params())  # auto: lean on the study's path, the CPU's too
+    assert not trainer.lean_loop(params(fast_path=False))  # auto: the trainer on the plain path
+    assert not trainer.lean_loop(params(train_loop="trainer"))
+    assert trainer.lean_loop(params(train_loop="lean"))
 
 
 def test_a_failing_compile_trains_on_without_it_and_says_so(tmp_path, monkeypatch):

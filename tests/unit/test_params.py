@@ -5,7 +5,9 @@ import pytest
 import yaml
 from papermill.inspection import inspect_notebook
 
-from pairings import config, sets
+from pairings import config
+from pairings import data as data_sets
+from pairings.data import udemy
 from pairings.params import PROFILE_FILE, Params, ParamsError, file_layers, pairings, variants
 
 RUNS = [(profile, pairing, variant) for profile in config.PROFILES for pairing in pairings(profile)
@@ -19,13 +21,13 @@ def test_every_params_file_is_valid(profile, pairing, variant):
 
 
 def test_every_profile_has_every_seed_pairing_and_its_notebook():
-    for pairing in sets.seed_pairings():
+    for pairing in data_sets.seed_pairings():
         assert (config.NOTEBOOKS_DIR / f"{pairing}.ipynb").is_file()
         for profile in config.PROFILES:
             assert pairing in pairings(profile), (profile, pairing)
 
 
-@pytest.mark.parametrize("pairing", list(sets.seed_pairings()))
+@pytest.mark.parametrize("pairing", list(data_sets.seed_pairings()))
 def test_notebooks_declare_only_profile_and_variant(pairing):
     """The parameters come from params/ (and papermill's injection), not from a copy in the notebook."""
     declared = inspect_notebook(str(config.NOTEBOOKS_DIR / f"{pairing}.ipynb"))
@@ -66,7 +68,7 @@ def test_each_value_says_where_it_came_from():
 
 
 def test_params_command_prints_values_and_origins(capsys):
-    from pairings import __main__ as cli
+    from pairings.run import cli
 
     assert cli.main(["params", "snli-softmax", "--profile", "local"]) == 0
     out = capsys.readouterr().out
@@ -136,14 +138,14 @@ def test_in_batch_negatives_need_two_rows_per_batch():
 
 def test_a_loss_the_data_set_cannot_feed_is_refused(monkeypatch):
     """Every seed data set feeds all three losses; one without a shaping is refused, naming what it feeds."""
-    monkeypatch.delattr(sets.udemy.Udemy, "shape_softmax")
+    monkeypatch.delattr(udemy.Udemy, "shape_softmax")
     with pytest.raises(ParamsError, match=r"test: parameter 'loss' cannot be fed by data set 'udemy': "
                                           r"it can be shaped for mnrl, cosine \(got 'softmax'\)"):
         Params.from_mapping({"pairing": "udemy-cosine", "loss": "softmax"}, source="test")
 
 
 def test_runner_stops_on_a_bad_key_before_any_notebook_runs(tmp_path, monkeypatch, capsys):
-    from pairings import __main__ as cli, runner
+    from pairings.run import cli, runner
 
     profile_dir = tmp_path / "params" / "quick"
     profile_dir.mkdir(parents=True)

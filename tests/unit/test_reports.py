@@ -9,8 +9,11 @@ import nbformat
 import pandas as pd
 import pytest
 
-from pairings import config, record, runner, seedcards, site, stats
+from pairings import config
+from pairings.data import seedcards
 from pairings.params import Params
+from pairings.report import record, site, stats
+from pairings.run import runner
 
 QUICK = config.report_dir("quick")
 RECORDS = {r["run"]: r for r in record.load_all("quick")}
@@ -109,7 +112,7 @@ def test_seed_reference_averages_our_loss_like_the_card():
 
 
 def test_markdown_table_prints_each_runs_numbers(capsys):
-    from pairings import __main__ as cli
+    from pairings.run import cli
 
     assert cli.main(["table", "--profile", "quick"]) == 0
     out = capsys.readouterr().out
@@ -121,7 +124,7 @@ def test_markdown_table_prints_each_runs_numbers(capsys):
 def test_readme_results_table_is_printed_from_the_local_records(capsys):
     """Each number of the README's Results table traces to a record: the table is the one that
     `python -m pairings table --profile local` prints from reports/local/*.json, row for row."""
-    from pairings import __main__ as cli
+    from pairings.run import cli
 
     assert cli.main(["table", "--profile", "local"]) == 0
     printed = [x for x in capsys.readouterr().out.splitlines() if x.startswith("|")]
@@ -136,7 +139,7 @@ def test_readme_results_table_is_printed_from_the_local_records(capsys):
 def test_readme_grid_is_printed_from_the_local_records(capsys):
     """The README's data × loss grid and its decomposition are what `python -m pairings table --profile local
     --grid` prints from reports/local/*.json, verbatim."""
-    from pairings import __main__ as cli
+    from pairings.run import cli
 
     assert cli.main(["table", "--profile", "local", "--grid"]) == 0
     printed = capsys.readouterr().out.strip()

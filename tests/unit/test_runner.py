@@ -8,14 +8,14 @@ from pairings import config
 
 
 def test_resume_flag_reaches_every_run(monkeypatch):
-    from pairings import runner
+    from pairings.run import runner
 
     runs = runner.plan("quick", ["greetings-mnrl"], resume=True)
     assert runs and all(p.resume for p in runs)
 
 
 def test_compare_records_fails_beyond_the_tolerance():
-    from pairings import runner
+    from pairings.run import runner
 
     old = json.loads((config.report_dir("quick") / "greetings-mnrl.json").read_text())
     same = runner.compare_records(old, old, 0.005)
@@ -29,7 +29,8 @@ def test_compare_records_fails_beyond_the_tolerance():
 
 
 def test_a_record_from_before_fast_path_reproduces_on_the_path_it_trained_on():
-    from pairings import runner, speed
+    from pairings.run import runner
+    from pairings.train import speed
 
     old = {"params": {"pairing": "udemy-cosine"}, "training": {"path": "trainer"}}
     assert runner.record_params(old)["fast_path"] is False
@@ -49,8 +50,8 @@ def test_a_record_from_before_fast_path_reproduces_on_the_path_it_trained_on():
 
 
 def test_a_pairing_runs_with_its_variants_and_pairing_dot_variant_runs_one(monkeypatch):
-    from pairings import runner
     from pairings.params import ParamsError
+    from pairings.run import runner
 
     monkeypatch.setattr(runner, "preflight", lambda params: None)
     assert [p.run_name for p in runner.plan("quick", ["snli-softmax"])] == \
@@ -65,8 +66,8 @@ def test_a_pairing_runs_with_its_variants_and_pairing_dot_variant_runs_one(monke
 
 def test_parallel_runs_start_longest_first(tmp_path, monkeypatch):
     """By the seconds each took when last published; a run never published (no record) first of all."""
-    from pairings import runner
     from pairings.params import Params
+    from pairings.run import runner
 
     monkeypatch.setattr(runner.config, "report_dir", lambda profile: tmp_path)
     runs = [Params.load("quick", p) for p in ("greetings-mnrl", "quora-mnrl", "udemy-cosine", "snli-softmax")]
@@ -84,8 +85,8 @@ def test_parallel_runs_print_whole_lines(tmp_path, monkeypatch):
     import threading
     import time
 
-    from pairings import runner
     from pairings.params import Params
+    from pairings.run import runner
 
     monkeypatch.setattr(runner.config, "report_dir", lambda profile: tmp_path)
     monkeypatch.setattr(runner.config, "NOTEBOOKS_DIR", tmp_path)

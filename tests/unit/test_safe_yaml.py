@@ -7,7 +7,7 @@ import tracemalloc
 import pytest
 import yaml
 
-from pairings.safe_yaml import MAX_BYTES, YAMLInputError, load, loads
+from pairings.data.strict_yaml import MAX_BYTES, YAMLInputError, load, loads
 
 PARAMS = """\
 # a normal params file

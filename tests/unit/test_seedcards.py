@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from pairings import seedcards
-from pairings.sets import seed_pairings
+from pairings.data import seed_pairings, seedcards
 
 
 @pytest.mark.parametrize("pairing", list(seed_pairings()))

@@ -7,32 +7,33 @@ import pandas as pd
 import pytest
 from datasets import Dataset
 
-from pairings import config, sets
+from pairings import config
+from pairings import data as data_sets
+from pairings.data import greetings, ncert, quora, snli, udemy
+from pairings.data.sources import DataError
 from pairings.params import Params, ParamsError
-from pairings.sets import greetings, ncert, quora, snli, udemy
-from pairings.sources import DataError
 
 P = Params.from_mapping({"pairing": "quora-mnrl"})  # shapings read no parameter but the loss
 
 
-@pytest.mark.parametrize("name", list(sets.seed_pairings().values()))
+@pytest.mark.parametrize("name", list(data_sets.seed_pairings().values()))
 def test_every_seed_data_set_feeds_every_loss_and_says_why(name):
-    spec = sets.registry()[name]
-    assert spec.losses() == sets.LOSSES
+    spec = data_sets.registry()[name]
+    assert spec.losses() == data_sets.LOSSES
     for loss in spec.losses():
         assert len(spec.shaping(loss)) > 20, (name, loss)  # the docstring's first line explains the choice
 
 
 def test_the_five_seed_pairings_keep_their_names_and_losses():
-    assert sets.seed_pairings() == {"quora-mnrl": "quora", "ncert-mnrl": "ncert", "snli-softmax": "snli",
+    assert data_sets.seed_pairings() == {"quora-mnrl": "quora", "ncert-mnrl": "ncert", "snli-softmax": "snli",
                                     "greetings-mnrl": "greetings", "udemy-cosine": "udemy"}
-    for pairing, name in sets.seed_pairings().items():
-        assert sets.registry()[name].recipe["loss"] == pairing.split("-")[-1]
+    for pairing, name in data_sets.seed_pairings().items():
+        assert data_sets.registry()[name].recipe["loss"] == pairing.split("-")[-1]
 
 
 def test_generic_modules_name_no_data_set():
     """Reading, evaluators, training, records, statistics, figures, the site, the runner: no data set's name."""
-    names = [n for n in sets.registry() if n != "file"]
+    names = [n for n in data_sets.registry() if n != "file"]
     for module in ("sources", "evaluate", "train", "speed", "record", "stats", "figures", "site", "tables",
                    "runner", "pipeline", "seedcards", "scaffold"):
         code = (config.PROJ_ROOT / "lib" / "pairings" / f"{module}.py").read_text()
@@ -118,9 +119,9 @@ def test_udemy_shapings():
 @pytest.mark.parametrize("name", ["quora", "ncert", "snli", "greetings", "udemy"])
 def test_every_shaping_gives_its_loss_the_label_type_it_takes(name):
     """SoftmaxLoss: integer class ids below num_labels; CosineSimilarityLoss: a float in [0, 1]; MNRL: no label."""
-    pairing = sets.get(name).pairing
-    for loss in sets.get(name).losses():
-        shaped = sets.get(name).prepare(Params.load("quick", pairing, {"loss": loss})).shaped
+    pairing = data_sets.get(name).pairing
+    for loss in data_sets.get(name).losses():
+        shaped = data_sets.get(name).prepare(Params.load("quick", pairing, {"loss": loss})).shaped
         column = shaped.dataset.column_names[-1]
         if loss == "mnrl":
             assert "label" not in shaped.dataset.column_names and "score" not in shaped.dataset.column_names
@@ -141,16 +142,16 @@ def test_a_users_file_feeds_the_loss_its_columns_allow(tmp_path, columns, loss, 
     pd.DataFrame({"question": [f"q{i}" for i in range(20)], "answer": [f"a{i}" for i in range(20)], **columns}).to_csv(path, index=False)
     params = Params.from_mapping({"pairing": "mine", "data_set": "file", "train_data": str(path), "loss": loss})
     if ok:
-        prep = sets.get("file").prepare(params)
+        prep = data_sets.get("file").prepare(params)
         assert prep.train_dataset.column_names[:2] == ["text1", "text2"] and len(prep.task.rows) == 4
         assert not set(prep.train.dataset["text1"]) & set(prep.task.rows["text1"])  # held-out first texts
     else:
         with pytest.raises(DataError, match=r"data set 'file' cannot be shaped for it from .*mine\.csv"):
-            sets.get("file").prepare(params)
+            data_sets.get("file").prepare(params)
 
 
 def test_new_writes_params_and_a_notebook_and_edits_nothing(tmp_path, monkeypatch):
-    from pairings import __main__ as cli
+    from pairings.run import cli
 
     for folder in ("PARAMS_DIR", "NOTEBOOKS_DIR"):
         monkeypatch.setattr(config, folder, tmp_path / folder)
@@ -167,12 +168,12 @@ def test_new_writes_params_and_a_notebook_and_edits_nothing(tmp_path, monkeypatc
     notebook = (tmp_path / "NOTEBOOKS_DIR" / "faq.ipynb").read_text()
     assert 'pairing = \\"faq\\"' in notebook and "{name}" not in notebook
     with pytest.raises(ParamsError, match="pairing 'faq' exists already"):
-        from pairings import scaffold
+        from pairings.run import scaffold
         scaffold.new_pairing("faq", str(data), "mnrl")
 
 
 def test_new_refuses_a_loss_the_file_cannot_feed_and_writes_nothing(tmp_path, monkeypatch, capsys):
-    from pairings import __main__ as cli
+    from pairings.run import cli
 
     monkeypatch.setattr(config, "PARAMS_DIR", tmp_path)
     data = tmp_path / "pairs.csv"
@@ -185,5 +186,5 @@ def test_new_refuses_a_loss_the_file_cannot_feed_and_writes_nothing(tmp_path, mo
 def test_snli_triplets_come_from_the_whole_split_not_from_a_subset_of_rows():
     """512 of SNLI dev's 9,842 rows rarely hold both hypotheses of a premise: the triplets are built first."""
     params = Params.from_mapping({"pairing": "snli-softmax", "loss": "mnrl", "train_pairs": 64, "test_pairs": 50})
-    prep = sets.get("snli").prepare(params)
+    prep = data_sets.get("snli").prepare(params)
     assert len(prep.train_dataset) == 64 and prep.train_dataset.column_names == ["anchor", "positive", "negative"]

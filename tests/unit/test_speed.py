@@ -6,8 +6,9 @@ import pytest
 import torch
 from datasets import Dataset
 
-from pairings import speed, train
+from pairings import losses
 from pairings.params import Params
+from pairings.train import base_model, speed, trainer
 
 # texts of very different lengths, so that most of the padded batch is padding
 TEXTS = ["hi", "how do i reset my password if i no longer have the email address i signed up with",
@@ -18,7 +19,7 @@ TEXTS = ["hi", "how do i reset my password if i no longer have the email address
 
 @pytest.fixture(scope="module")
 def model():
-    return train.load_model(Params.load("quick", "greetings-mnrl"))
+    return base_model.load(Params.load("quick", "greetings-mnrl"))
 
 
 def test_packed_encoder_gives_the_padded_embeddings(model):
@@ -36,7 +37,7 @@ def test_packed_encoder_gives_the_same_loss_and_gradients(model, mode, monkeypat
     """No dropout, so that the two paths do the same arithmetic: in eval mode (SDPA on the masked batch), and
     in train mode with every dropout probability 0 (on the CPU: the masked batch step by step, or, for
     batches of long texts, attention text by text: here every batch, PER_TEXT_FROM 0)."""
-    loss = train.make_loss("mnrl", model)
+    loss = losses.get("mnrl").make(model)
     features = [model.tokenize(TEXTS), model.tokenize(TEXTS[::-1])]
     model.train(mode != "eval")
     if mode == "train, text by text":
@@ -276,9 +277,9 @@ def test_fit_on_the_fast_path_says_so(tmp_path, train_loop, first, last):
     from datasets import Dataset
 
     params = Params.load("quick", "greetings-mnrl").replace(fast_path=True, train_pairs=16, train_loop=train_loop)
-    model = train.load_model(params)
+    model = base_model.load(params)
     pairs = Dataset.from_dict({"prompt": TEXTS * 3, "reply": TEXTS[::-1] * 3})
-    result = train.fit(model, train.make_loss("mnrl", model), pairs, params, tmp_path)
+    result = trainer.fit(model, losses.get("mnrl").make(model), pairs, params, tmp_path)
     assert result["path"] == "fast" and result["steps"] == 2
     assert result["loop"] == ("lean" if first else "trainer")
     assert result["options"] == [*first, "packed encoder (no compute on padding)",
@@ -294,5 +295,5 @@ def test_fit_on_the_fast_path_says_so(tmp_path, train_loop, first, last):
 @pytest.mark.parametrize("pairing, card_optim", [("snli-softmax", "adamw_torch"), ("udemy-cosine", "adamw_torch_fused")])
 def test_the_plain_path_uses_the_cards_optimizer_and_the_fast_path_fused_adamw(tmp_path, pairing, card_optim):
     params = Params.load("quick", pairing)
-    assert train.training_arguments(params.replace(fast_path=False), tmp_path).optim == card_optim
-    assert train.training_arguments(params.replace(fast_path=True), tmp_path).optim == "adamw_torch_fused"
+    assert trainer.training_arguments(params.replace(fast_path=False), tmp_path).optim == card_optim
+    assert trainer.training_arguments(params.replace(fast_path=True), tmp_path).optim == "adamw_torch_fused"

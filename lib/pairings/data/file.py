@@ -1,0 +1,110 @@
+"""A user's own pairing: a file with two text columns, optionally a class label or a score.
+
+``python -m pairings new NAME --data FILE --loss LOSS`` writes a params file with ``data_set: file``
+and a notebook from the generic template. The file's first two text columns are the pair; a column
+``label`` of integer classes makes it a classification set (SoftmaxLoss), a column ``score`` in [0, 1] a
+scored set (CosineSimilarityLoss); without either the rows are positive pairs (MNRL). The held-out task
+follows: retrieval MRR@10 for pairs, the head's accuracy for classes, Spearman for scores.
+"""
+
+from __future__ import annotations
+
+import random
+
+from datasets import Dataset
+
+from pairings import losses
+from pairings.data.base import PairData, Retrieval, Shaped, Task, unshapeable
+from pairings.data.sources import DATA_SEED, DataError, Loaded, check_labels, drop_blank, load_source, nonempty, subset, values
+from pairings.evaluate import metrics
+
+TEST_SHARE = 0.2
+
+
+def read_pairs(spec: str, key: str) -> tuple[Loaded, str]:
+    """The file's first two text columns as ``text1``, ``text2`` (and ``label`` or ``score``): (rows, kind)."""
+    raw = load_source(spec, key)
+    texts = [c for c in raw.column_names if c not in ("label", "score") and raw.features[c].dtype in ("string", "large_string")]
+    if len(texts) < 2:
+        raise DataError(f"parameter '{key}' = {spec!r}: needs two text columns; the file has "
+                        f"{', '.join(f'{c} ({raw.features[c].dtype})' for c in raw.column_names)}")
+    kind = "classes" if "label" in raw.column_names else "scores" if "score" in raw.column_names else "pairs"
+    ds = raw.select_columns(texts[:2] + {"classes": ["label"], "scores": ["score"], "pairs": []}[kind])
+    ds = ds.rename_columns({texts[0]: "text1", texts[1]: "text2"})
+    ds, blank = drop_blank(ds, ["text1", "text2"], key, spec)
+    if kind == "classes" and not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values(ds, "label")):
+        raise DataError(f"parameter '{key}' = {spec!r}: column 'label' must hold class ids 0, 1, 2, ...")
+    if kind == "scores":
+        check_labels(ds, "score", 0.0, 1.0, key, spec)
+    return nonempty(Loaded(ds, spec, len(raw), {"empty text": blank}), key), kind
+
+
+def split_rows(ds: Dataset, share: float = TEST_SHARE) -> tuple[Dataset, Dataset]:
+    """Hold out a share of the distinct first texts, so no held-out query was trained on."""
+    firsts = sorted(set(values(ds, "text1")))
+    random.Random(DATA_SEED).shuffle(firsts)
+    held = set(firsts[: max(1, round(len(firsts) * share))])
+    return (ds.select([i for i, t in enumerate(values(ds, "text1")) if t not in held]),
+            ds.select([i for i, t in enumerate(values(ds, "text1")) if t in held]))
+
+
+class PairTask(Task):
+    """Held-out rows of the file: retrieval of each first text's second text (pairs), the SoftmaxLoss head's
+    accuracy (classes), or the Spearman of cosine against the score (scores)."""
+
+    def __init__(self, rows: Dataset, kind: str):
+        super().__init__()
+        self.rows, self.kind = rows, kind
+        self.metric = {"pairs": "mrr@10", "classes": "accuracy", "scores": "pair_spearman"}[kind]
+
+    def evaluate(self, model, loss) -> dict[str, float]:
+        ds = self.rows
+        if self.kind == "classes":
+            return {"accuracy": metrics.head_accuracy(model, loss, ds["text1"], ds["text2"], ds["label"], "file-test")}
+        if self.kind == "scores":
+            return metrics.pair_spearman(model, ds, "text1", "text2", name="file-test", score="score")
+        corpus_ids = {t: f"d{i}" for i, t in enumerate(dict.fromkeys(values(ds, "text2")))}
+        queries = {f"q{i}": t for i, t in enumerate(dict.fromkeys(values(ds, "text1")))}
+        qid = {t: q for q, t in queries.items()}
+        relevant: dict[str, set[str]] = {}
+        for a, b in zip(values(ds, "text1"), values(ds, "text2")):
+            relevant.setdefault(qid[a], set()).add(corpus_ids[b])
+        return Retrieval("file-test", queries, {c: t for t, c in corpus_ids.items()}, relevant).evaluate(model)
+
+
+class File(PairData):
+    name, title = "file", "your file"
+    text_columns = pair = ("text1", "text2")
+    recipe = {"loss": "mnrl", "batch_size": 32, "epochs": 1, "max_seq_length": 256}
+
+    def load(self, p):
+        rows, kind = read_pairs(p.train_data, "train_data")
+        needs = losses.get(p.loss).needs
+        if needs != kind:
+            need = {"pairs": "two text columns and no 'label' or 'score' column",
+                    "classes": "a 'label' column of class ids", "scores": "a 'score' column in [0, 1]"}
+            suits = next(name for name in losses.NAMES if losses.get(name).needs == kind)
+            raise DataError(unshapeable(self, p.loss, f" from {p.train_data} ({kind}): loss '{p.loss}' needs "
+                                        f"{need[needs]}; this file suits loss '{suits}'"))
+        if p.test_data:
+            test, _ = read_pairs(p.test_data, "test_data")
+            train_ds, test_ds = rows.dataset, test.dataset
+        else:
+            train_ds, test_ds = split_rows(rows.dataset)
+        if len(train_ds) < 2 or len(test_ds) < 2:
+            raise DataError(f"parameter 'train_data' = {p.train_data!r}: too few rows to hold out a test set "
+                            f"({len(train_ds)} to train, {len(test_ds)} to test)")
+        train = Loaded(subset(train_ds, p.train_pairs), p.train_data, rows.rows_read, rows.dropped)
+        return train, PairTask(subset(test_ds, p.test_pairs), kind), {"kind": kind}
+
+    def shape_softmax(self, ds, p):
+        """(text1, text2, label): the file's classes."""
+        return Shaped(ds.select_columns(["text1", "text2", "label"]), num_labels=max(values(ds, "label")) + 1)
+
+    def shape_cosine(self, ds, p):
+        """(text1, text2, score): the file's scores in [0, 1]."""
+        return Shaped(ds.select_columns(["text1", "text2", "score"]))
+
+    def record_data(self, p, prep):
+        return {"test_source": p.test_data or "held-out rows of train_data", "test_pairs": len(prep.task.rows),
+                "kind": prep.info["kind"]}

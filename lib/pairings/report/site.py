@@ -1,0 +1,91 @@
+"""The HTML site: nbconvert renders each executed notebook (code hidden), its figures are saved as PNG
+files, and the index links every run of a profile with its headline numbers from the records."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from pairings.report.tables import label
+
+
+def render_html(notebook: Path, html_path: Path) -> Path:
+    """nbconvert's lab template, code hidden: the report a reader opens."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_filename(str(notebook))
+    html_path.write_text(body, encoding="utf-8")
+    return html_path
+
+
+def save_figures(notebook: Path, folder: Path, prefix: str) -> list[Path]:
+    """The PNG figures an executed notebook shows, saved once as files (for the README)."""
+    import base64
+
+    import nbformat
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for cell in nbformat.read(str(notebook), as_version=4).cells:
+        for output in cell.get("outputs", []):
+            if "image/png" in output.get("data", {}):
+                paths.append(folder / f"{prefix}-{len(paths) + 1}.png")
+                paths[-1].write_bytes(base64.b64decode(output["data"]["image/png"]))
+    return paths
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def index_html(profile: str, records: list[dict], pages: dict[str, str], failed: list[str]) -> str:
+    """The profile's front page: one row per run with its headline numbers, linking each report."""
+    esc = html.escape
+    rows = []
+    for r in records:
+        m, task = r["metrics"], r["task_metric"]
+        page = pages.get(r["run"])
+        name = f'<a href="{esc(page)}">{esc(r["run"])}</a>' if page else esc(r["run"])
+        rows.append(
+            "<tr>" + "".join(f"<td>{c}</td>" for c in (
+                name, esc(r["data"].get("train_source", "")) + (f'<br><small>stand-in: {esc(r["data"]["stand_in"])}</small>'
+                                                                  if r["data"].get("stand_in") else ""), esc(r["params"]["loss"]),
+                r["data"].get("train_pairs", ""), r["training"].get("steps", ""),
+                f'{esc(label(task))}: {_fmt(m["before"].get(task))} → <b>{_fmt(m["after"].get(task))}</b>',
+                f'{_fmt(m["before"].get("stsb_spearman"), 4)} → <b>{_fmt(m["after"].get("stsb_spearman"), 4)}</b>',
+                f'{r["timings"].get("total_seconds", 0):.0f} s' + (
+                    f'<br><small>resumed at step {r["training"]["resumed_from_step"]}</small>'
+                    if r["training"].get("resumed_from_step") else ""),
+                esc(r["device"].get("gpu", r["device"]["device"])),
+            )) + "</tr>")
+    extra = ""
+    if "summary" in pages:
+        extra += f'<p><a href="{esc(pages["summary"])}"><b>Summary: every run, the data × loss grid, the transfer matrix</b></a></p>'
+    if failed:
+        extra += "<p class=failed>Failed in the last run (the report above is the last good one): " + ", ".join(
+            f'<a href="{esc(f)}.failed.html">{esc(f)}</a>' for f in failed) + "</p>"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>minilm-pairings · {esc(profile)} profile</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 0.92rem; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 0.45rem 0.6rem; text-align: left; vertical-align: top; }}
+th {{ background: #f4f4f4; }} .failed {{ color: #a00; }} code {{ background: #f4f4f4; padding: 0 .2rem; }}
+</style></head><body>
+<h1>minilm-pairings: <code>{esc(profile)}</code> profile</h1>
+<p>How the data and the loss shape a fine-tuned <code>all-MiniLM-L6-v2</code>. Each row is one run of a pairing
+notebook, executed by papermill with <code>params/{esc(profile)}/&lt;pairing&gt;.yaml</code>; every number is read
+from that run's record (<code>&lt;run&gt;.json</code> beside this page).</p>
+{extra}
+<table><thead><tr><th>run</th><th>training data</th><th>loss</th><th>train pairs</th><th>steps</th>
+<th>task metric: base → fine-tuned</th><th>STSb Spearman: base → fine-tuned</th><th>wall time</th><th>device</th></tr></thead>
+<tbody>
+{chr(10).join(rows) or '<tr><td colspan=9>No runs recorded yet.</td></tr>'}
+</tbody></table>
+</body></html>
+"""
