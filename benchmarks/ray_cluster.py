@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pairings import config
 from pairings.report import record
-from pairings.run import runner
+from pairings.run import reproduce
 
 
 def copy_project(folder: Path, profile: str) -> Path:
@@ -57,7 +57,7 @@ def gaps(reference: Path, other: Path) -> dict:
         mine, new = json.loads(path.read_text()), json.loads(theirs.read_text())
         if "metrics" not in mine:
             continue
-        c = runner.compare_records(mine, new, 0.0)
+        c = reproduce.compare_records(mine, new, 0.0)
         out[path.stem] = {"metric": c["largest_metric_gap"], "loss": c["largest_loss_gap"]}
     return out
 

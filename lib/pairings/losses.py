@@ -4,7 +4,7 @@ A :class:`Loss` says its name (the value of the ``loss`` parameter), its label, 
 it, whether it takes its negatives from the batch, whether it has a classifier of its own (a head), its chance
 level, and how sentence-transformers builds it. Everything else asks this registry: nothing outside this module
 compares a loss name with a string (a test reads the source). Adding a loss is an entry in ``REGISTRY`` plus a
-``shape_<name>`` on each data set (``pairings.sets``) that can feed it.
+``shape_<name>`` on each data set (``pairings.data``) that can feed it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Every default is stated once. A run's parameters are layered, each layer stating only what it changes:
 
 1. ``Params``' own defaults (below);
-2. the data set's recipe (``pairings.sets.<name>.recipe``: its seed card's batch size, epochs, sequence
+2. the data set's recipe (``pairings.data.<name>.recipe``: its seed card's batch size, epochs, sequence
    length and loss, and where its data come from);
 3. ``params/<profile>/_profile.yaml``: what a profile changes for every pairing (e.g. quick: CPU, 1 epoch);
 4. ``params/<profile>/<pairing>.yaml``: what it changes for one pairing;
@@ -90,13 +90,13 @@ class Params:
     # checkpoints every N steps (None: none); resume continues from the latest one in output_dir
     checkpoint_steps: int | None = None
     resume: bool = False
-    # the study's training path (pairings.speed): packed encoder + fused AdamW, the same fp32 training;
+    # the study's training path (pairings.train.speed): packed encoder + fused AdamW, the same fp32 training;
     # false: the plain SentenceTransformerTrainer with the seed card's arguments (the peer)
     fast_path: bool = True
     # on the CPU, the study's path also draws its dropout masks from NumPy's PCG64 and attends text by text
-    # for long texts (pairings.speed); false: torch's dropout and attention there, as the plain model
+    # for long texts (pairings.train.speed); false: torch's dropout and attention there, as the plain model
     fast_dropout: bool = True
-    # the training loop: "trainer" (SentenceTransformerTrainer.train), "lean" (pairings.loop: the trainer's
+    # the training loop: "trainer" (SentenceTransformerTrainer.train), "lean" (pairings.train.loop: the trainer's
     # batches, optimiser and schedule without its per-step work) or "auto": lean with fast_path, the trainer
     # without (the local profile pins "trainer", the loop its records trained with)
     train_loop: str = "auto"
@@ -208,7 +208,7 @@ class Params:
 
     @property
     def spec(self):
-        """The data set's class (pairings.sets)."""
+        """The data set's class (pairings.data)."""
         return data_sets.registry()[self.data_set]
 
     @property

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from pairings import config
-from pairings.run import runner
+from pairings.run import reproduce
 
 RUNS = ("greetings-mnrl", "udemy-cosine")
 # A run with fewer torch threads than the committed quick records had (2) does the same float32 sums in
@@ -48,7 +48,7 @@ def same_as_sequential(root: Path, run: str) -> dict:
     """The run's record against the committed one of the sequential executor: every metric and logged loss."""
     new = json.loads((root / "reports" / "quick" / f"{run}.json").read_text())
     old = json.loads((QUICK / f"{run}.json").read_text())
-    gaps = runner.compare_records(old, new, TOLERANCE)
+    gaps = reproduce.compare_records(old, new, TOLERANCE)
     assert [s for s, _ in new["training"]["loss_history"]] == [s for s, _ in old["training"]["loss_history"]]
     assert gaps["within_tolerance"] and gaps["largest_loss_gap"] <= TOLERANCE, (run, gaps["metric_gaps"])
     return gaps

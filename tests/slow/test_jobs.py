@@ -1,4 +1,4 @@
-"""``python -m pairings run --jobs 2``: two runs at once on this machine (runner.run_parallel), each in a project
+"""``python -m pairings run --jobs 2``: two runs at once on this machine (pairings.run.executors.run_parallel), each in a project
 of its own (tests/slow/projects.py): the records equal the sequential executor's, and Ctrl-C stops both."""
 
 import json

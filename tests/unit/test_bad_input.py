@@ -1,6 +1,6 @@
 """The bad-input catalogue: each case is a mistake a user can make, and the clear error it must get.
 
-Every case goes through the runner's own entry, ``runner.plan`` (what ``python -m pairings run`` calls
+Every case goes through the runner's own entry, ``plan.plan`` (what ``python -m pairings run`` calls
 first): it must raise an error that names the parameter or the file, before any model is loaded or
 trained, within 5 seconds.
 """
@@ -14,7 +14,7 @@ import sentence_transformers
 from pairings import config
 from pairings.data.sources import DataError
 from pairings.params import ParamsError
-from pairings.run import runner
+from pairings.run import plan
 from pairings.train.base_model import ModelError
 
 
@@ -177,7 +177,7 @@ def test_bad_input_fails_fast_and_clearly(project, case, monkeypatch):
         profile = change[len("PROFILE:"):]
     start = time.perf_counter()
     with pytest.raises(error, match=message):
-        runner.plan(profile, [pairing])
+        plan.plan(profile, [pairing])
     assert time.perf_counter() - start < 5, "the error took too long to come"
 
 
@@ -210,5 +210,5 @@ def test_runs_checking_the_output_folder_at_once_do_not_collide(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda _: runner.check_writable(tmp_path), range(200)))
+        list(pool.map(lambda _: plan.check_writable(tmp_path), range(200)))
     assert list(tmp_path.iterdir()) == []

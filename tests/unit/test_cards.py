@@ -17,7 +17,7 @@ def saved(tmp_path_factory):
         before={"map@10": 0.5, "stsb_spearman": 0.8203, "unrelated_cosine": 0.1},
         after={"map@10": 0.625, "stsb_spearman": 0.8111, "unrelated_cosine": 0.05},
         training={"steps": 3, "loss_history": [[1, 1.0]]}, task_metric="map@10", timings={}, device="cpu",
-        base_model=cards.base_model(base_model.source(params)))
+        base_model=cards.base_model_entry(base_model.source(params)))
     path = tmp_path_factory.mktemp("card") / "model"
     cards.save(model, path, rec)
     return params, path
@@ -42,5 +42,5 @@ def test_card_names_base_model_data_recipe_and_both_evaluations(saved):
 
 
 def test_base_model_of_a_hub_id_and_an_unknown_folder(tmp_path):
-    assert cards.base_model("org/model")["id"] == "org/model"
-    assert cards.base_model(str(tmp_path)) == {"id": None, "source": str(tmp_path)}
+    assert cards.base_model_entry("org/model")["id"] == "org/model"
+    assert cards.base_model_entry(str(tmp_path)) == {"id": None, "source": str(tmp_path)}

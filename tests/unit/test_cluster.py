@@ -9,7 +9,7 @@ import pytest
 
 from pairings import config
 from pairings.params import Params, ParamsError
-from pairings.run import cli, ray_executor, runner
+from pairings.run import cli, ray_executor, staging
 
 
 @pytest.mark.parametrize("option", [["--address", "auto"], ["--gpus-per-run", "0.5"], ["--cpus-per-run", "2"],
@@ -38,29 +38,29 @@ def test_without_ray_the_executor_says_how_to_install_it(monkeypatch):
 def test_the_sequential_executor_never_imports_ray():
     import subprocess
 
-    code = ("import sys; from pairings import runner, __main__; "
-            "assert 'ray' not in sys.modules and 'pairings.cluster' not in sys.modules")
+    code = ("import sys; from pairings.run import cli, executors; "
+            "assert 'ray' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_a_run_on_another_node_sends_its_files_but_not_its_checkpoints(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "REPORTS_DIR", tmp_path / "reports")
     params = Params.load("quick", "greetings-mnrl")
-    staging = runner.staging_of(params)
+    folder = staging.staging_of(params)
     for name, text in {"greetings-mnrl.ipynb": "{}", "greetings-mnrl.html": "<html>", "record.json": "{}",
                        "model/config.json": "{}", "model/1_Pooling/config.json": "{}",
                        "checkpoints/checkpoint-5/state.json": "{}", "progress.jsonl": "{}"}.items():
-        (staging / name).parent.mkdir(parents=True, exist_ok=True)
-        (staging / name).write_text(text)
-    files = ray_executor._pack(staging)
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    files = ray_executor._pack(folder)
     assert sorted(files) == ["greetings-mnrl.html", "greetings-mnrl.ipynb", "model/1_Pooling/config.json",
                              "model/config.json", "record.json"]
-    (staging / "greetings-mnrl.html").write_text("stale")  # the driver's own staging: replaced, checkpoints kept
+    (folder / "greetings-mnrl.html").write_text("stale")  # the driver's own folder: replaced, checkpoints kept
     ray_executor._unpack(params, files)
-    assert (staging / "greetings-mnrl.html").read_text() == "<html>"
-    assert (staging / "model" / "1_Pooling" / "config.json").is_file()
-    assert (staging / "checkpoints" / "checkpoint-5" / "state.json").is_file()
-    assert not (staging / "progress.jsonl").exists()
+    assert (folder / "greetings-mnrl.html").read_text() == "<html>"
+    assert (folder / "model" / "1_Pooling" / "config.json").is_file()
+    assert (folder / "checkpoints" / "checkpoint-5" / "state.json").is_file()
+    assert not (folder / "progress.jsonl").exists()
 
 
 def test_an_address_where_no_head_answers_is_refused_at_once():

@@ -4,9 +4,8 @@ import datasets
 import pandas as pd
 import pytest
 
-from pairings.data import general, greetings, ncert, quora, snli, sources, udemy
+from pairings.data import general, greetings, ncert, quora, sanity, snli, sources, udemy
 from pairings.data.sources import DataError, Loaded
-from pairings.report import tables
 
 
 def test_named_set_loads_with_standard_columns():
@@ -111,8 +110,8 @@ def test_greetings_test_prompts_are_held_out():
 
 
 def test_in_batch_duplicates_counts_false_negatives():
-    assert tables.in_batch_duplicates(["a"] * 16, 8, 0) == 1.0
-    assert tables.in_batch_duplicates([str(i) for i in range(16)], 8, 0) == 0.0
+    assert sanity.in_batch_duplicates(["a"] * 16, 8, 0) == 1.0
+    assert sanity.in_batch_duplicates([str(i) for i in range(16)], 8, 0) == 0.0
 
 
 def test_question_normalisation_matches_the_card():

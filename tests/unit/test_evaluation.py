@@ -1,5 +1,5 @@
 """The grid's evaluations: SICK-R beside STSb, every seed data set's task (the transfer matrix), the params
-files of every grid cell, and the base model's evaluation computed once (pairings.cache)."""
+files of every grid cell, and the base model's evaluation computed once (pairings.evaluate.cache)."""
 
 import numpy as np
 import pytest
@@ -9,6 +9,7 @@ from pairings import data as data_sets
 from pairings.data import general
 from pairings.evaluate import cache, metrics
 from pairings.params import Params, ParamsError
+from pairings.run import pipeline
 from pairings.run.pipeline import Run
 from pairings.train import base_model
 
@@ -46,7 +47,7 @@ def test_sick_params_are_checked_and_sick_can_be_left_out():
 
 
 def test_transfer_tasks_are_every_seed_data_set_capped():
-    tasks = data_sets.transfer_tasks(Params.load("quick", "greetings-mnrl", {"transfer_pairs": 20}))
+    tasks = pipeline.transfer_tasks(Params.load("quick", "greetings-mnrl", {"transfer_pairs": 20}))
     assert list(tasks) == list(data_sets.seed_pairings().values())
     assert {name: t.headline(None) for name, t in tasks.items()} == {
         "quora": "mrr@10", "ncert": "mrr@10", "snli": "entailment_auc", "greetings": "mrr@10", "udemy": "zero_shot_accuracy"}
@@ -61,7 +62,7 @@ def model():
 
 def test_a_tasks_transfer_metric_is_its_head_free_headline(model):
     """Task.transfer may compute its one metric alone: the same value evaluate() gives without a head."""
-    for name, task in data_sets.transfer_tasks(Params.load("quick", "greetings-mnrl", {"transfer_pairs": 12})).items():
+    for name, task in pipeline.transfer_tasks(Params.load("quick", "greetings-mnrl", {"transfer_pairs": 12})).items():
         assert task.transfer(model) == task.evaluate(model, None)[task.headline(None)], name
 
 

@@ -12,9 +12,10 @@ import pytest
 
 from pairings import config
 from pairings import data as data_sets
+from pairings.data import sanity
 from pairings.params import Params
 from pairings.report import record
-from pairings.run import cli, runner
+from pairings.run import cli, signals, staging
 from pairings.run.pipeline import Run
 
 
@@ -34,10 +35,10 @@ def test_a_test_set_equal_to_the_training_set_is_counted_as_leakage(tmp_path):
     pd.DataFrame({"question1": [f"question {i}" for i in range(40)],
                   "question2": [f"duplicate {i}" for i in range(40)]}).to_parquet(path)
     params = Params.load("quick", "quora-mnrl").replace(train_data=str(path), test_data=str(path))
-    sanity = data_sets.get("quora").prepare(params).sanity
-    assert sanity["held_out_in_train"] == sanity["held_out_texts"] == 40
-    assert "40 of 40 held-out texts also occur in training (leakage)" in sanity["warnings"]
-    assert sanity["duplicate_train_pairs"] == 0 and sanity["in_batch_false_negatives"] == 0.0
+    counts = data_sets.get("quora").prepare(params).sanity
+    assert counts["held_out_in_train"] == counts["held_out_texts"] == 40
+    assert "40 of 40 held-out texts also occur in training (leakage)" in counts["warnings"]
+    assert counts["duplicate_train_pairs"] == 0 and counts["in_batch_false_negatives"] == 0.0
 
 
 def test_duplicate_pairs_are_counted(tmp_path):
@@ -45,9 +46,9 @@ def test_duplicate_pairs_are_counted(tmp_path):
     pd.DataFrame({"question1": [f"question {i % 20}" for i in range(40)],
                   "question2": [f"duplicate {i % 20}" for i in range(40)]}).to_parquet(path)
     params = Params.load("quick", "quora-mnrl").replace(train_data=str(path), batch_size=8)
-    sanity = data_sets.get("quora").prepare(params).sanity
-    assert sanity["duplicate_train_pairs"] == 20 and "20 duplicate training pairs" in sanity["warnings"]
-    assert 0 < sanity["in_batch_false_negatives"] < data_sets.MAX_FALSE_NEGATIVES
+    counts = data_sets.get("quora").prepare(params).sanity
+    assert counts["duplicate_train_pairs"] == 20 and "20 duplicate training pairs" in counts["warnings"]
+    assert 0 < counts["in_batch_false_negatives"] < sanity.MAX_FALSE_NEGATIVES
 
 
 # ---- a broken result is never saved -------------------------------------------------------------
@@ -79,10 +80,10 @@ def test_a_failing_notebook_keeps_the_last_good_report(reports):
     nbformat.write(nb, notebook)
     for suffix in (".ipynb", ".html", ".json"):
         (reports / f"broken{suffix}").write_text(f"last good {suffix}")
-    staging = reports / ".staging" / "broken"
-    staging.mkdir(parents=True)
+    folder = reports / ".staging" / "broken"
+    folder.mkdir(parents=True)
     lines = []
-    assert runner._execute(notebook, staging, "broken", {}, None, lines.append) is False
+    assert staging.run_notebook(notebook, folder, "broken", {}, None, lines.append) is False
     assert all((reports / f"broken{s}").read_text() == f"last good {s}" for s in (".ipynb", ".html", ".json"))
     assert (reports / "broken.failed.ipynb").is_file() and (reports / "broken.failed.html").is_file()
     assert "the loss logged at step 3 is nan" in lines[0]
@@ -117,7 +118,7 @@ def test_an_internal_error_is_one_line_and_a_log(reports, monkeypatch, capsys):
     def bug(*args, **kwargs):
         raise KeyError("pairing")
 
-    monkeypatch.setattr(runner, "write_index", bug)
+    monkeypatch.setattr(staging, "write_index", bug)
     assert cli.main(["index"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("internal error: KeyError: 'pairing' (traceback in logs/") and "\n" not in err
@@ -137,31 +138,31 @@ def test_gitignore_keeps_logs_out():
 # ---- two runs of one run name at once --------------------------------------------------------------
 
 def test_a_second_run_of_the_same_name_is_refused_with_the_holders_pid(tmp_path):
-    staging = tmp_path / "quick" / ".staging" / "greetings-mnrl"
-    with runner.locked(staging) as lock:
+    folder = tmp_path / "quick" / ".staging" / "greetings-mnrl"
+    with staging.locked(folder) as lock:
         assert lock.read_text().strip() == str(os.getpid())
-        with pytest.raises(runner.Busy, match=rf"greetings-mnrl\.lock: greetings-mnrl of the quick profile is "
+        with pytest.raises(signals.Busy, match=rf"greetings-mnrl\.lock: greetings-mnrl of the quick profile is "
                                               rf"already running \(pid {os.getpid()}\)"):
-            with runner.locked(staging):
+            with staging.locked(folder):
                 pass
     assert not lock.exists()
 
 
 def test_a_stale_lock_is_taken_over(tmp_path):
-    staging = tmp_path / "quick" / ".staging" / "x"
+    folder = tmp_path / "quick" / ".staging" / "x"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    staging.parent.mkdir(parents=True)
-    (staging.parent / "x.lock").write_text(dead.stdout)
-    with runner.locked(staging) as lock:
+    folder.parent.mkdir(parents=True)
+    (folder.parent / "x.lock").write_text(dead.stdout)
+    with staging.locked(folder) as lock:
         assert lock.read_text().strip() == str(os.getpid())
 
 
 def test_an_interruption_is_reported_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "PROJ_ROOT", tmp_path)
-    staging = tmp_path / "staging" / "run"
-    (staging / "checkpoints").mkdir(parents=True)
-    kept = runner._interrupted(runner.Interrupted(2), "run", staging, keep=True)
+    folder = tmp_path / "staging" / "run"
+    (folder / "checkpoints").mkdir(parents=True)
+    kept = signals.interrupted(signals.Interrupted(2), "run", folder, keep=True)
     assert str(kept) == ("run by SIGINT; staging kept for --resume (staging/run); the last good report is untouched")
-    cleaned = runner._interrupted(runner.Interrupted(15), "run", staging, keep=False)
-    assert str(cleaned).startswith("run by SIGTERM; staging cleaned;") and not staging.exists()
+    cleaned = signals.interrupted(signals.Interrupted(15), "run", folder, keep=False)
+    assert str(cleaned).startswith("run by SIGTERM; staging cleaned;") and not folder.exists()
     assert cleaned.signum == 15

@@ -1,4 +1,4 @@
-"""The lean loop (pairings.loop) trains as the trainer trains: its batches, learning rates and losses."""
+"""The lean loop (pairings.train.loop) trains as the trainer trains: its batches, learning rates and losses."""
 
 import pytest
 import torch
@@ -177,7 +177,7 @@ def test_the_lean_loop_trains_as_the_trainer(tmp_path, monkeypatch, loss_name, o
 def test_the_lean_loop_logs_the_trainers_learning_rates(tmp_path):
     p = params()
     logs = {}
-    for name in ("st", "lean"):
+    for name in ("trainer", "lean"):
         model = base_model.load(p)
         st = trainer.make_trainer(model, losses.get("mnrl").make(model), pairs(), p.replace(train_loop=name),
                                      tmp_path / name)
@@ -187,9 +187,9 @@ def test_the_lean_loop_logs_the_trainers_learning_rates(tmp_path):
             st.train()
         logs[name] = [(h["step"], h["learning_rate"]) for h in st.state.log_history if "learning_rate" in h]
     assert len(logs["lean"]) == 12
-    assert [s for s, _ in logs["lean"]] == [s for s, _ in logs["st"]]
+    assert [s for s, _ in logs["lean"]] == [s for s, _ in logs["trainer"]]
     rates = [rate for _, rate in logs["lean"]]
-    assert rates == pytest.approx([rate for _, rate in logs["st"]], rel=1e-9)
+    assert rates == pytest.approx([rate for _, rate in logs["trainer"]], rel=1e-9)
     assert rates[0] == pytest.approx(5e-5) and rates[-1] == pytest.approx(5e-5 / 12)  # linear decay, no warmup
 
 

@@ -145,7 +145,7 @@ def test_a_loss_the_data_set_cannot_feed_is_refused(monkeypatch):
 
 
 def test_runner_stops_on_a_bad_key_before_any_notebook_runs(tmp_path, monkeypatch, capsys):
-    from pairings.run import cli, runner
+    from pairings.run import cli, executors
 
     profile_dir = tmp_path / "params" / "quick"
     profile_dir.mkdir(parents=True)
@@ -154,7 +154,7 @@ def test_runner_stops_on_a_bad_key_before_any_notebook_runs(tmp_path, monkeypatc
     (profile_dir / "greetings-mnrl.yaml").write_text(
         (config.PARAMS_DIR / "quick" / "greetings-mnrl.yaml").read_text() + "epoch: 2\n")
     monkeypatch.setattr(config, "PARAMS_DIR", tmp_path / "params")
-    monkeypatch.setattr(runner, "execute", lambda *a, **k: pytest.fail("a notebook ran"))
+    monkeypatch.setattr(executors, "execute", lambda *a, **k: pytest.fail("a notebook ran"))
     assert cli.main(["run", "--profile", "quick", "--pairing", "snli-softmax", "--pairing", "greetings-mnrl"]) == 2
     err = capsys.readouterr().err
     assert "greetings-mnrl.yaml: unknown parameter 'epoch' (did you mean 'epochs'?)" in err

@@ -13,7 +13,7 @@ from pairings import config
 from pairings.data import seedcards
 from pairings.params import Params
 from pairings.report import record, site, stats
-from pairings.run import runner
+from pairings.run import plan
 
 QUICK = config.report_dir("quick")
 RECORDS = {r["run"]: r for r in record.load_all("quick")}
@@ -21,7 +21,7 @@ PUBLISHED_STSB = 0.8203  # all-MiniLM-L6-v2's published STSb test Spearman
 
 
 def test_every_quick_run_has_a_report():
-    for params in runner.plan("quick"):
+    for params in plan.plan("quick"):
         assert params.run_name in RECORDS, f"run `make study` to record {params.run_name}"
         assert (QUICK / f"{params.run_name}.ipynb").exists() and (QUICK / f"{params.run_name}.html").exists()
     assert (QUICK / "summary.html").exists() and 'href="summary.html"' in (QUICK / "index.html").read_text()

@@ -8,72 +8,72 @@ from pairings import config
 
 
 def test_resume_flag_reaches_every_run(monkeypatch):
-    from pairings.run import runner
+    from pairings.run import plan
 
-    runs = runner.plan("quick", ["greetings-mnrl"], resume=True)
+    runs = plan.plan("quick", ["greetings-mnrl"], resume=True)
     assert runs and all(p.resume for p in runs)
 
 
 def test_compare_records_fails_beyond_the_tolerance():
-    from pairings.run import runner
+    from pairings.run import reproduce
 
     old = json.loads((config.report_dir("quick") / "greetings-mnrl.json").read_text())
-    same = runner.compare_records(old, old, 0.005)
+    same = reproduce.compare_records(old, old, 0.005)
     assert same["within_tolerance"] and same["largest_metric_gap"] == 0 and same["largest_loss_gap"] == 0
     moved = json.loads(json.dumps(old))
     moved["metrics"]["after"]["mrr@10"] += 0.01
-    result = runner.compare_records(old, moved, 0.005)
+    result = reproduce.compare_records(old, moved, 0.005)
     assert not result["within_tolerance"] and result["largest_metric_gap"] == pytest.approx(0.01)
     del moved["metrics"]["after"]["mrr@10"]  # a metric the re-run lacks is a failure, not a pass
-    assert not runner.compare_records(old, moved, 0.005)["within_tolerance"]
+    assert not reproduce.compare_records(old, moved, 0.005)["within_tolerance"]
 
 
 def test_a_record_from_before_fast_path_reproduces_on_the_path_it_trained_on():
-    from pairings.run import runner
+    from pairings.run import reproduce
     from pairings.train import speed
 
     old = {"params": {"pairing": "udemy-cosine"}, "training": {"path": "trainer"}}
-    assert runner.record_params(old)["fast_path"] is False
-    assert runner.record_params({**old, "training": {"path": "fast"}})["fast_path"] is True
-    assert runner.record_params({"params": {"fast_path": False}, "training": {"path": "fast"}})["fast_path"] is False
+    assert reproduce.record_params(old)["fast_path"] is False
+    assert reproduce.record_params({**old, "training": {"path": "fast"}})["fast_path"] is True
+    assert reproduce.record_params({"params": {"fast_path": False}, "training": {"path": "fast"}})["fast_path"] is False
     # and one made before fast_dropout, with torch's dropout
-    assert runner.record_params({**old, "training": {"path": "fast", "options": ["fused AdamW"]}})["fast_dropout"] is False
+    assert reproduce.record_params({**old, "training": {"path": "fast", "options": ["fused AdamW"]}})["fast_dropout"] is False
     options = speed.options(True, True, fast_dropout=True)
-    assert runner.record_params({**old, "training": {"path": "fast", "options": options}})["fast_dropout"] is True
+    assert reproduce.record_params({**old, "training": {"path": "fast", "options": options}})["fast_dropout"] is True
     # "auto" meant the trainer's loop on the CPU until the lean loop became its choice there: the loop it names
     auto = {"params": {"pairing": "snli-softmax", "train_loop": "auto"}}
-    assert runner.record_params({**auto, "training": {"path": "fast", "loop": "trainer"}})["train_loop"] == "trainer"
-    assert runner.record_params({**auto, "training": {"path": "fast", "loop": "lean"}})["train_loop"] == "lean"
-    assert runner.record_params({**old, "training": {"path": "fast"}})["train_loop"] == "trainer"  # before the lean loop
+    assert reproduce.record_params({**auto, "training": {"path": "fast", "loop": "trainer"}})["train_loop"] == "trainer"
+    assert reproduce.record_params({**auto, "training": {"path": "fast", "loop": "lean"}})["train_loop"] == "lean"
+    assert reproduce.record_params({**old, "training": {"path": "fast"}})["train_loop"] == "trainer"  # before the lean loop
     pinned = {"params": {"pairing": "quora-mnrl", "train_loop": "lean"}, "training": {"path": "fast", "loop": "lean"}}
-    assert runner.record_params(pinned)["train_loop"] == "lean"
+    assert reproduce.record_params(pinned)["train_loop"] == "lean"
 
 
 def test_a_pairing_runs_with_its_variants_and_pairing_dot_variant_runs_one(monkeypatch):
     from pairings.params import ParamsError
-    from pairings.run import runner
+    from pairings.run import plan
 
-    monkeypatch.setattr(runner, "preflight", lambda params: None)
-    assert [p.run_name for p in runner.plan("quick", ["snli-softmax"])] == \
+    monkeypatch.setattr(plan, "preflight", lambda params: None)
+    assert [p.run_name for p in plan.plan("quick", ["snli-softmax"])] == \
         ["snli-softmax", "snli-softmax.cosine", "snli-softmax.lp", "snli-softmax.mnrl", "snli-softmax.probe"]
-    assert [p.run_name for p in runner.plan("quick", ["snli-softmax.mnrl", "greetings-mnrl.cosine"])] == \
+    assert [p.run_name for p in plan.plan("quick", ["snli-softmax.mnrl", "greetings-mnrl.cosine"])] == \
         ["snli-softmax.mnrl", "greetings-mnrl.cosine"]
-    assert [p.run_name for p in runner.plan("quick", ["snli-softmax"], with_variants=False)] == ["snli-softmax"]
+    assert [p.run_name for p in plan.plan("quick", ["snli-softmax"], with_variants=False)] == ["snli-softmax"]
     with pytest.raises(ParamsError, match=r"--pairing snli-softmax.nope: params/quick/snli-softmax.nope.yaml does "
                                           r"not exist \(variants of snli-softmax: cosine, lp, mnrl, probe\)"):
-        runner.plan("quick", ["snli-softmax.nope"])
+        plan.plan("quick", ["snli-softmax.nope"])
 
 
 def test_parallel_runs_start_longest_first(tmp_path, monkeypatch):
     """By the seconds each took when last published; a run never published (no record) first of all."""
     from pairings.params import Params
-    from pairings.run import runner
+    from pairings.run import plan
 
-    monkeypatch.setattr(runner.config, "report_dir", lambda profile: tmp_path)
+    monkeypatch.setattr(plan.config, "report_dir", lambda profile: tmp_path)
     runs = [Params.load("quick", p) for p in ("greetings-mnrl", "quora-mnrl", "udemy-cosine", "snli-softmax")]
     for name, seconds in (("greetings-mnrl", 12.0), ("quora-mnrl", 30.5), ("udemy-cosine", 19.0)):
         (tmp_path / f"{name}.json").write_text(json.dumps({"timings": {"total_seconds": seconds}}))
-    assert [p.run_name for p in runner.longest_first(runs)] == ["snli-softmax", "quora-mnrl", "udemy-cosine",
+    assert [p.run_name for p in plan.longest_first(runs)] == ["snli-softmax", "quora-mnrl", "udemy-cosine",
                                                                 "greetings-mnrl"]
 
 
@@ -86,24 +86,24 @@ def test_parallel_runs_print_whole_lines(tmp_path, monkeypatch):
     import time
 
     from pairings.params import Params
-    from pairings.run import runner
+    from pairings.run import executors, plan, staging
 
-    monkeypatch.setattr(runner.config, "report_dir", lambda profile: tmp_path)
-    monkeypatch.setattr(runner.config, "NOTEBOOKS_DIR", tmp_path)
+    monkeypatch.setattr(plan.config, "report_dir", lambda profile: tmp_path)
+    monkeypatch.setattr(plan.config, "NOTEBOOKS_DIR", tmp_path)
     together = threading.Barrier(2)
 
     def attempt(params, follow=True):
-        return runner.Outcome(params.run_name, ok=True, seconds=0.0)
+        return staging.Outcome(params.run_name, ok=True, seconds=0.0)
 
-    describe = runner.describe
+    describe = plan.describe
 
     def started(params):  # both threads reach their [start] line at the same moment
         together.wait(timeout=10)
         return describe(params)
 
-    monkeypatch.setattr(runner, "attempt", attempt)
-    monkeypatch.setattr(runner, "describe", started)
-    monkeypatch.setattr(runner, "land", lambda params, outcome, log: log("done") or True)
+    monkeypatch.setattr(executors, "attempt", attempt)
+    monkeypatch.setattr(executors, "describe", started)
+    monkeypatch.setattr(executors, "land", lambda params, outcome, log: log("done") or True)
     out = io.StringIO()
 
     def like_print(line):
@@ -112,7 +112,7 @@ def test_parallel_runs_print_whole_lines(tmp_path, monkeypatch):
         out.write("\n")
 
     runs = [Params.load("quick", p) for p in ("greetings-mnrl", "udemy-cosine")]
-    assert runner.run_parallel(runs, 2, log=like_print) == 0
+    assert executors.run_parallel(runs, 2, log=like_print) == 0
     lines = out.getvalue().splitlines()
     assert len(lines) == 4, lines
     assert sorted(line.split(":")[0] for line in lines[:2]) == ["[start] greetings-mnrl", "[start] udemy-cosine"], lines

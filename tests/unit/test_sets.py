@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from datasets import Dataset
 
-from pairings import config
+from pairings import config, losses
 from pairings import data as data_sets
 from pairings.data import greetings, ncert, quora, snli, udemy
 from pairings.data.sources import DataError
@@ -19,7 +19,7 @@ P = Params.from_mapping({"pairing": "quora-mnrl"})  # shapings read no parameter
 @pytest.mark.parametrize("name", list(data_sets.seed_pairings().values()))
 def test_every_seed_data_set_feeds_every_loss_and_says_why(name):
     spec = data_sets.registry()[name]
-    assert spec.losses() == data_sets.LOSSES
+    assert spec.losses() == losses.NAMES
     for loss in spec.losses():
         assert len(spec.shaping(loss)) > 20, (name, loss)  # the docstring's first line explains the choice
 
@@ -34,8 +34,10 @@ def test_the_five_seed_pairings_keep_their_names_and_losses():
 def test_generic_modules_name_no_data_set():
     """Reading, evaluators, training, records, statistics, figures, the site, the runner: no data set's name."""
     names = [n for n in data_sets.registry() if n != "file"]
-    for module in ("sources", "evaluate", "train", "speed", "record", "stats", "figures", "site", "tables",
-                   "runner", "pipeline", "seedcards", "scaffold"):
+    for module in ("data/sources", "data/base", "data/sanity", "data/seedcards", "evaluate/metrics", "evaluate/cache",
+                   "train/base_model", "train/trainer", "train/loop", "train/head", "train/speed", "report/record",
+                   "report/stats", "report/figures", "report/site", "report/tables", "report/cards", "run/plan",
+                   "run/staging", "run/executors", "run/pipeline", "run/scaffold", "losses", "params"):
         code = (config.PROJ_ROOT / "lib" / "pairings" / f"{module}.py").read_text()
         code = re.sub(r'"""[\s\S]*?"""|#.*', "", code)  # docstrings and comments may give examples
         found = [n for n in names if re.search(rf"\b{n}\b", code, flags=re.I)]

@@ -1,4 +1,4 @@
-"""The faster training path computes what the padded model computes (pairings.speed)."""
+"""The faster training path computes what the padded model computes (pairings.train.speed)."""
 
 import types
 

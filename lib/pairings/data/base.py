@@ -143,7 +143,7 @@ class DataSet:
         return getattr(self, f"shape_{loss}")(train.dataset, params)
 
     def head_pairs(self, prepared: Prepared) -> tuple[tuple[list, list, list], str]:
-        """Labelled pairs to score a loss's head on (``pairings.head.diagnose``): (first texts, second texts,
+        """Labelled pairs to score a loss's head on (``pairings.train.head.diagnose``): (first texts, second texts,
         labels) and what they are. By default the training rows as shaped for the loss; a task with labelled
         held-out pairs of the same classes gives those instead."""
         ds = prepared.shaped.dataset

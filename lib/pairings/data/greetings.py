@@ -105,7 +105,7 @@ class Greetings(PairData):
         return generate_greetings(p.train_pairs or self.recipe["train_pairs"], p.greetings_pairing), ReplyRetrieval(), {}
 
     def stand_in(self, p):
-        return "the seed's generator is not published: pairings.sets.greetings imitates its samples"
+        return "the seed's generator is not published: pairings.data.greetings imitates its samples"
 
     def record_data(self, p, prep):
         return {"train_source": f"generated ({p.greetings_pairing} pairing)", "test_source": "generated (held-out openers)",

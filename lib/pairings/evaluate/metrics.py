@@ -1,6 +1,6 @@
 """Evaluation with sentence-transformers evaluators; every function returns a plain dict of floats.
 
-torch and sentence-transformers are imported where they are used: the data sets (``pairings.sets``) import
+torch and sentence-transformers are imported where they are used: the data sets (``pairings.data``) import
 this module, and what reads only records (the summary, the runner's checks) need not load them."""
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from typing import Any
 
 from pairings import data as data_sets
 from pairings import losses
+from pairings.train import base_model
 
 SECTION = "## minilm-pairings: lineage and evaluation"
-HUB_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 LANGUAGE = "en"
 METRIC_NAMES = {"stsb_spearman": "STSb Spearman (general similarity)",
                 "unrelated_cosine": "unrelated-pair cosine (collapse; lower is better)"}
@@ -42,8 +42,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def base_model(source: str) -> dict[str, Any]:
-    """What the card names as the base model of a run whose model came from ``source`` (train.base_model_source):
+def base_model_entry(source: str) -> dict[str, Any]:
+    """What the card names as the base model of a run whose model came from ``source`` (``base_model.source``):
     the hub id of the packaged all-MiniLM-L6-v2 (or of a folder holding the same weights), a hub id as given,
     else None (an unknown local folder: the card names its path only)."""
     path = Path(source).expanduser()
@@ -57,11 +57,11 @@ def base_model(source: str) -> dict[str, Any]:
     except ImportError:  # pragma: no cover - the package is a dependency
         return {"id": None, "source": str(path)}
     if path.resolve() == packaged.resolve():
-        return {"id": HUB_BASE_MODEL, "source": package}
+        return {"id": base_model.HUB_ID, "source": package}
     ours, theirs = path / "model.safetensors", packaged / "model.safetensors"
     if ours.is_file() and theirs.is_file() and ours.stat().st_size == theirs.stat().st_size \
             and _sha256(ours) == _sha256(theirs):
-        return {"id": HUB_BASE_MODEL, "source": f"{path} (the same weights as the {package})"}
+        return {"id": base_model.HUB_ID, "source": f"{path} (the same weights as the {package})"}
     return {"id": None, "source": str(path)}
 
 

@@ -157,8 +157,8 @@ def conclusions(records: list[dict]) -> list[str]:
         out.append(f"Signs of collapse in {n}: the mean cosine of unrelated STSb pairs rose from {b:.3f} to {a:.3f}.")
     for n, runs in groups.items():
         r = runs[0]
-        chance = losses.get(r["params"]["loss"]).chance(r["params"]["batch_size"])
-        if chance is not None:  # the mean of the last tenth of the logged losses, over the seeds
+        if losses.get(r["params"]["loss"]).in_batch_negatives:  # the mean of the last tenth of the logged losses
+            chance = losses.get(r["params"]["loss"]).chance(r["params"]["batch_size"])
             end = float(np.mean([np.mean([x for _, x in h[-max(1, len(h) // 10):]])
                                  for h in (x["training"]["loss_history"] for x in runs)]))
             if abs(end - chance) < 0.1:
@@ -403,7 +403,7 @@ def grid_conclusions(records: list[dict]) -> list[str]:
 
 def head_table(records: list[dict]) -> pd.DataFrame:
     """Every run with a head (SoftmaxLoss): how it started, the accuracy of its trained head, of the head it
-    started from and of heads drawn from other seeds on its encoder (``pairings.head.diagnose``), how far the
+    started from and of heads drawn from other seeds on its encoder (``pairings.train.head.diagnose``), how far the
     head's weights moved, and the share of the trained head's lead over unseen heads that training the head gave."""
     rows = {}
     for r in records:

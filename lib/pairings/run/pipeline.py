@@ -116,7 +116,7 @@ class Run:
     def evaluate(self, phase: str) -> dict[str, float]:
         """The held-out task's metrics, STSb and SICK-R Spearman, the unrelated-pair cosine, and every seed
         data set's task (head-free: the transfer matrix); the card's example. The base model's evaluations
-        ("before") are the same for every run of a profile: computed once (pairings.cache). On the study's path
+        ("before") are the same for every run of a profile: computed once (pairings.evaluate.cache). On the study's path
         (``fast_path``) the encoder runs packed on the CPU, as in training (no work on padding), and in a few
         static shapes replayed from CUDA graphs on a GPU (``speed.evaluation``): the padded model's embeddings."""
         progress.phase(f"evaluate {phase}")
@@ -277,7 +277,7 @@ def save_run(params: Params, model, *, started: float, **fields) -> dict:
     out = params.resolved_output_dir()
     skip_model = "model" in fields.pop("skip", ())
     timings = dict(fields.pop("timings", {}))
-    base = cards.base_model(base_model.source(params))
+    base = cards.base_model_entry(base_model.source(params))
     rec = record.build(params, timings=timings, device=str(model.device), base_model=base, **fields)
     model_seconds = 0.0
     if not skip_model:

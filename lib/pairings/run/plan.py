@@ -14,7 +14,7 @@ from pairings import data as data_sets
 from pairings.params import Params, ParamsError, variants
 from pairings.params import pairings as profile_pairings
 from pairings.run.staging import notebook_of
-from pairings.train import model as base_model
+from pairings.train import base_model
 
 
 def preflight(params: Params) -> None:
@@ -23,7 +23,7 @@ def preflight(params: Params) -> None:
     (read, standardised, shaped for the loss and checked by the same ``prepare`` the notebook calls)."""
     check_writable(config.report_dir(params.profile))
     base_model.check_device(params)
-    base_model.check_base_model(base_model.source(params), base_model.origin(params))
+    base_model.check(base_model.source(params), base_model.origin(params))
     data_sets.get(params.data_set).prepare(params)
     if not notebook_of(params).is_file():
         raise FileNotFoundError(f"{notebook_of(params)}: pairing {params.pairing} has no notebook "

@@ -10,7 +10,7 @@ greetings step (short texts, batch 8). With ``train_loop: lean`` (the default wi
   same batch sampler, seed and ``set_epoch`` calls, yields the same row indices in the same order;
 * **the optimiser and the schedule**: ``create_optimizer_and_scheduler`` (AdamW, linear decay), and its
   clipping (``max_grad_norm`` over the model's parameters, as the trainer clips; with the packed encoder on the
-  CPU, AdamW and the norm over the word-embedding rows touched, :class:`speed.WordGrad <pairings.speed.WordGrad>`);
+  CPU, AdamW and the norm over the word-embedding rows touched, :class:`speed.WordGrad <pairings.train.speed.WordGrad>`);
 * **the callbacks and the log** (progress, the model card's training logs): the trainer's ``log`` with the
   mean loss since the last logging step, ``grad_norm`` and ``learning_rate``, as the trainer logs them;
 

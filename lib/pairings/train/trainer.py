@@ -125,7 +125,7 @@ def make_trainer(model: SentenceTransformer, loss: torch.nn.Module, train: Datas
 
 
 def lean_loop(params: Params) -> bool:
-    """Whether training runs the lean loop (pairings.loop): ``train_loop``, where "auto" means with the study's
+    """Whether training runs the lean loop (pairings.train.loop): ``train_loop``, where "auto" means with the study's
     path (``fast_path``), on every device."""
     if params.train_loop == "auto":
         return params.fast_path
@@ -138,8 +138,8 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
 
     With ``checkpoint_steps`` the trainer (or the lean loop) saves model, optimizer, scheduler and RNG states
     every N steps under ``<output_dir>/checkpoints``; ``resume`` continues from the latest, on the same data
-    order. The study's path packs the encoder (pairings.speed) except in the lean loop on CUDA, which pads to
-    static shapes for CUDA graphs instead (pairings.loop)."""
+    order. The study's path packs the encoder (pairings.train.speed) except in the lean loop on CUDA, which pads to
+    static shapes for CUDA graphs instead (pairings.train.loop)."""
     head = bool(own_weights(loss))
     trainer = make_trainer(model, loss, train, params, output_dir,
                            [*(callbacks or []), *([SaveHead(loss)] if head and params.checkpoint_steps else [])])
