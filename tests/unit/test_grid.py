@@ -6,7 +6,7 @@ import itertools
 import matplotlib
 import pytest
 
-from pairings.report import figures, stats
+from pairings.report import figures, grid, stats
 
 matplotlib.use("Agg")
 
@@ -41,15 +41,15 @@ def additive(interaction=None, skip=()):
 
 def test_grid_cells_are_seed_pairings_and_loss_variants_not_ablations():
     records = [rec("quora", "mnrl", 0.0), rec("quora", "softmax", 0.0), rec("quora", "mnrl", 0.0, variant="normalized")]
-    assert sorted(stats.grid_cells(records)) == [("quora", "mnrl"), ("quora", "softmax")]
-    assert len(stats.grid_cells(records)[("quora", "mnrl")]) == 1
+    assert sorted(grid.grid_cells(records)) == [("quora", "mnrl"), ("quora", "softmax")]
+    assert len(grid.grid_cells(records)[("quora", "mnrl")]) == 1
     older = rec("snli", "softmax", 0.0)
     del older["params"]["data_set"]  # records written before data sets had names
-    assert list(stats.grid_cells([older])) == [("snli", "softmax")]
+    assert list(grid.grid_cells([older])) == [("snli", "softmax")]
 
 
 def test_the_decomposition_recovers_a_known_data_effect_and_loss_effect():
-    d = stats.decompose(additive(), "stsb_spearman")
+    d = grid.decompose(additive(), "stsb_spearman")
     assert d.grand == pytest.approx(GRAND)
     assert d.data == pytest.approx(DATA) and d.loss == pytest.approx(LOSS)
     assert d.share["residual"] == pytest.approx(0.0, abs=1e-12)
@@ -59,22 +59,22 @@ def test_the_decomposition_recovers_a_known_data_effect_and_loss_effect():
 def test_an_interaction_goes_to_the_residual_and_a_missing_cell_is_allowed():
     bump = {("snli", "softmax"): -0.2, ("snli", "mnrl"): 0.1, ("snli", "cosine"): 0.1,
             ("udemy", "softmax"): 0.2, ("udemy", "mnrl"): -0.1, ("udemy", "cosine"): -0.1}  # rows and columns sum to zero
-    d = stats.decompose(additive(bump), "stsb_spearman")
+    d = grid.decompose(additive(bump), "stsb_spearman")
     assert d.data == pytest.approx(DATA) and d.loss == pytest.approx(LOSS)
     assert d.residual[("snli", "softmax")] == pytest.approx(-0.2) and d.share["residual"] > 0.1
-    partial = stats.decompose(additive(skip={("greetings", "cosine")}), "stsb_spearman")
+    partial = grid.decompose(additive(skip={("greetings", "cosine")}), "stsb_spearman")
     assert partial.data == pytest.approx(DATA) and partial.loss == pytest.approx(LOSS)  # additive: still exact
-    assert stats.decompose([rec("quora", "mnrl", 0.1)], "stsb_spearman") is None
+    assert grid.decompose([rec("quora", "mnrl", 0.1)], "stsb_spearman") is None
     # one data set under three losses, the others under their seed loss only: the cells fit any effects exactly
     seeds_and_one_row = [r for r in additive() if r["params"]["data_set"] == "udemy" or r["params"]["variant"] == ""]
-    assert stats.decompose(seeds_and_one_row, "stsb_spearman") is None
-    assert (stats.decomposition_table(seeds_and_one_row) == "—").all().all() or stats.decomposition_table(seeds_and_one_row).empty
+    assert grid.decompose(seeds_and_one_row, "stsb_spearman") is None
+    assert (grid.decomposition_table(seeds_and_one_row) == "—").all().all() or grid.decomposition_table(seeds_and_one_row).empty
 
 
 def test_a_cell_within_its_seed_spread_is_marked_not_significant():
     records = [rec("quora", "mnrl", c, seed=s) for c, s in ((0.010, 42), (-0.012, 43), (0.004, 44))]
     records += [rec("quora", "softmax", c, seed=s) for c, s in ((-0.30, 42), (-0.31, 43), (-0.29, 44))]
-    table = stats.grid_table(records)
+    table = grid.grid_table(records)
     assert table.loc["quora", ("mnrl", "STSb change")].endswith("(n.s.)")
     assert table.loc["quora", ("softmax", "STSb change")] == "-0.3000 ± 0.0100"
     assert table.loc["quora", ("softmax", "seeds")] == 3 and table.loc["quora", ("cosine", "STSb change")] == "—"
@@ -84,7 +84,7 @@ def test_transfer_matrix_is_the_mean_change_and_the_heatmap_shows_it():
     records = [rec("quora", "mnrl", 0.0, seed=42, transfer={"quora": 0.1, "snli": -0.2}),
                rec("quora", "mnrl", 0.0, seed=43, transfer={"quora": 0.3, "snli": -0.4}),
                rec("snli", "softmax", 0.0, transfer={"quora": -0.05, "snli": 0.2})]
-    matrix = stats.transfer_matrix(records)
+    matrix = grid.transfer_matrix(records)
     assert list(matrix.columns) == ["quora: mrr@10", "snli: mrr@10"]
     assert matrix.loc["quora-mnrl", "quora: mrr@10"] == pytest.approx(0.2)
     assert matrix.loc["quora-mnrl", "snli: mrr@10"] == pytest.approx(-0.3)
@@ -92,11 +92,11 @@ def test_transfer_matrix_is_the_mean_change_and_the_heatmap_shows_it():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["quora-mnrl", "snli-softmax"]
     assert "+0.200" in [t.get_text() for t in ax.texts] and "change against the base model" in ax.get_title()
-    assert any("transfer" in line.lower() and "snli-softmax (-0.050)" in line for line in stats.grid_conclusions(records))
+    assert any("transfer" in line.lower() and "snli-softmax (-0.050)" in line for line in grid.grid_conclusions(records))
 
 
 def test_grid_conclusions_name_the_most_harmful_data_set_and_the_best_loss_per_data_set():
-    lines = stats.grid_conclusions(additive())
+    lines = grid.grid_conclusions(additive())
     assert any("most harmful data set is snli (-0.3000" in line for line in lines)
     assert "snli: mnrl keeps STSb best (-0.2900), softmax least (-0.4400)." in lines
     assert any(line.startswith("STSb falls by more than 0.01 under every loss tried on: quora, snli") for line in lines)
@@ -142,22 +142,22 @@ def fitted(data_set, stsb_change, epochs=1, seed=42):
 
 def test_the_head_fitted_first_is_a_column_of_its_own_and_the_probe_no_cell():
     records = [*additive(), *(fitted(d, 0.01) for d in DATA), *(fitted(d, 0.0, epochs=0) for d in DATA)]
-    cells = stats.grid_cells(records)
+    cells = grid.grid_cells(records)
     assert sorted({c for _, c in cells}) == ["cosine", "mnrl", "softmax", "softmax-lp"]
     assert all(len(runs) == 1 for runs in cells.values()) and len(cells) == 16  # the probes are in no cell
-    assert stats.grid_column({"loss": "softmax", "variant": "normalized", "head_warmup_epochs": 5}) is None
-    table = stats.grid_table(records)
+    assert grid.grid_column({"loss": "softmax", "variant": "normalized", "head_warmup_epochs": 5}) is None
+    table = grid.grid_table(records)
     assert list(dict.fromkeys(c for c, _ in table.columns)) == ["mnrl", "softmax", "softmax-lp", "cosine"]
     # the card's decomposition ignores the fitted column; the fitted one puts it in softmax's place
-    assert stats.decompose(records, "stsb_spearman").loss == pytest.approx(LOSS)
-    d = stats.decompose(records, "stsb_spearman", stats.FITTED_LOSSES)
+    assert grid.decompose(records, "stsb_spearman").loss == pytest.approx(LOSS)
+    d = grid.decompose(records, "stsb_spearman", grid.FITTED_LOSSES)
     changes = {("mnrl", d_): GRAND + DATA[d_] + LOSS["mnrl"] for d_ in DATA}
     changes.update({("cosine", d_): GRAND + DATA[d_] + LOSS["cosine"] for d_ in DATA})
     expected_grand = (sum(changes.values()) + 0.01 * len(DATA)) / (3 * len(DATA))
     assert d.grand == pytest.approx(expected_grand)
     assert d.loss["softmax-lp"] == pytest.approx(0.01 - expected_grand)
     assert set(d.loss) == {"mnrl", "softmax-lp", "cosine"}
-    markdown = stats.grid_markdown(records)
+    markdown = grid.grid_markdown(records)
     assert "With the head fitted first (softmax-lp in place of softmax)" in markdown
 
 
@@ -165,7 +165,7 @@ def test_the_fitted_head_table_sets_three_ways_of_softmax_side_by_side():
     records = [rec("snli", "softmax", -0.5, seed=s) for s in (42, 43)]
     records += [fitted("snli", -0.01, seed=s) for s in (42, 43)] + [fitted("snli", 0.0, epochs=0)]
     records += [rec("quora", "softmax", -0.3)]  # no fitted run: not in the table
-    table = stats.fitted_head_table(records)
+    table = grid.fitted_head_table(records)
     assert list(table.index) == [("snli", "card's recipe"), ("snli", "head fitted first"), ("snli", "probe alone")]
     assert table.loc[("snli", "card's recipe"), "STSb change"] == "-0.5000 ± 0.0000"
     assert table.loc[("snli", "head fitted first"), "runs (seeds)"] == 2

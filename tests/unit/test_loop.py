@@ -7,7 +7,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from pairings import losses
 from pairings.params import Params
-from pairings.train import base_model, loop, trainer
+from pairings.train import base_model, loop, speed, trainer
 
 # 22 rows at batch size 4: five full batches and a last one of two, so an epoch ends on a short batch
 ROWS = 22
@@ -80,14 +80,14 @@ def test_a_batch_is_what_the_collator_makes_of_its_rows(tmp_path):
     for got, want, table in zip(static, expected, data.tables):
         width = want["input_ids"].shape[1]
         # the bucket, or the column's longest text where that is shorter: either way one shape for many batches
-        assert got["input_ids"].shape[1] == min(loop.bucket(width, p.max_seq_length), table["input_ids"].shape[1])
+        assert got["input_ids"].shape[1] == min(speed.static_length(width, p.max_seq_length), table["input_ids"].shape[1])
         assert torch.equal(got["input_ids"][:, :width], want["input_ids"])
         assert not got["attention_mask"][:, width:].any()
 
 
 def test_static_lengths():
-    assert [loop.bucket(n, 256) for n in (1, 16, 17, 100, 129, 256)] == [16, 16, 32, 128, 256, 256]
-    assert loop.bucket(300, 128) == 128
+    assert [speed.static_length(n, 256) for n in (1, 16, 17, 100, 129, 256)] == [16, 16, 32, 128, 192, 256]
+    assert speed.static_length(300, 128) == 128
 
 
 class Reads(TorchDispatchMode):

@@ -63,7 +63,7 @@ def test_each_value_says_where_it_came_from():
     assert origin["batch_size"] == "data set 'ncert' (its recipe)"
     assert origin["epochs"] == "params/quick/_profile.yaml"
     assert origin["max_seq_length"] == "params/quick/ncert-mnrl.yaml"
-    assert origin["normalize"] == "params/quick/ncert-mnrl.normalized.yaml"
+    assert origin["normalize"] == "params/variants/ncert-mnrl.normalized.yaml"  # shared by every profile
     assert origin["seed"] == "command line"
 
 

@@ -59,8 +59,8 @@ def test_a_pairing_runs_with_its_variants_and_pairing_dot_variant_runs_one(monke
     assert [p.run_name for p in plan.plan("quick", ["snli-softmax.mnrl", "greetings-mnrl.cosine"])] == \
         ["snli-softmax.mnrl", "greetings-mnrl.cosine"]
     assert [p.run_name for p in plan.plan("quick", ["snli-softmax"], with_variants=False)] == ["snli-softmax"]
-    with pytest.raises(ParamsError, match=r"--pairing snli-softmax.nope: params/quick/snli-softmax.nope.yaml does "
-                                          r"not exist \(variants of snli-softmax: cosine, lp, mnrl, probe\)"):
+    with pytest.raises(ParamsError, match=r"--pairing snli-softmax.nope: no variant 'nope' of snli-softmax in params/variants/ or "
+                                          r"params/quick/ \(variants of snli-softmax: cosine, lp, mnrl, probe\)"):
         plan.plan("quick", ["snli-softmax.nope"])
 
 

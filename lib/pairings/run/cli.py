@@ -16,7 +16,7 @@ from pairings import config
 from pairings.data import strict_yaml
 from pairings.data.sources import DataError
 from pairings.params import Params, ParamsError, shown
-from pairings.report import record, stats
+from pairings.report import grid, record, stats
 from pairings.run import executors, plan, reproduce, scaffold, signals, staging
 from pairings.train.base_model import ModelError
 
@@ -130,7 +130,7 @@ def _command(args) -> int:
                   f"writes them)", file=sys.stderr)
             return 1
         if args.grid:
-            print(stats.grid_markdown(records))
+            print(grid.grid_markdown(records))
             return 0
         print(stats.markdown(stats.summary_table(records).drop(columns=["data (stand-in)"])))
         return 0

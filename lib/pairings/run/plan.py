@@ -42,8 +42,8 @@ def plan(profile: str, pairings: list[str] | None = None, seeds: list[int] | Non
     for name in dict.fromkeys(pairings or known):  # a pairing named twice runs once
         pairing, _, only = name.partition(".")  # a pairing with its variants, or one run: pairing.variant
         if only and only not in variants(profile, pairing):
-            raise ParamsError(f"--pairing {name}: params/{profile}/{name}.yaml does not exist (variants of {pairing}: "
-                              f"{', '.join(variants(profile, pairing)) or 'none'})")
+            raise ParamsError(f"--pairing {name}: no variant {only!r} of {pairing} in params/variants/ or params/{profile}/ "
+                              f"(variants of {pairing}: {', '.join(variants(profile, pairing)) or 'none'})")
         for variant in [only] if only else ["", *(variants(profile, pairing) if with_variants else [])]:
             base = Params.load(profile, pairing, variant=variant)
             for seed in dict.fromkeys(seeds or [base.seed]):

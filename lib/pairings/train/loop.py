@@ -19,7 +19,7 @@ the trainer's own run):
 
 * every text is tokenized **once**, by the trainer's collator, into tables on the training device; a batch is
   a gather of its rows, padded to its longest text (on the CPU) or to the next of a few **static lengths**
-  (``BUCKETS``, on CUDA), so that ``torch.compile(mode="reduce-overhead")`` (``torch_compile``, CUDA only)
+  (``speed.bert.LENGTHS``, on CUDA), so that ``torch.compile(mode="reduce-overhead")`` (``torch_compile``, CUDA only)
   records a CUDA graph per shape and replays it;
 * **no host synchronisation per step**: the losses are summed on the device and read at logging steps, an
   epoch's row indices go to the device in one copy (a copy from pageable host memory waits for the GPU's queue),
@@ -40,16 +40,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from pairings.train.speed import encoder_of
-
-# On CUDA every text column of a batch is padded to the first of these at least as long as its longest text
-# (capped at the model's max_seq_length): a handful of shapes, each one CUDA graph.
-BUCKETS = (16, 32, 64, 128, 256, 512)
-
-
-def bucket(length: int, cap: int) -> int:
-    """The static length a batch whose longest text has ``length`` tokens is padded to."""
-    return min(next((b for b in BUCKETS if b >= length), cap), cap)
+from pairings.train.speed.bert import LENGTHS, encoder_of, static_length
 
 
 class Tokenized:
@@ -106,7 +97,7 @@ class Tokenized:
         for table, lengths, constants in zip(self.tables, self.lengths, self.constants):
             width = int(lengths[rows].max())
             if static:
-                width = bucket(width, static)
+                width = static_length(width, static)
             features.append({**{key: t.index_select(0, index)[:, :width] for key, t in table.items()}, **constants})
         labels = self.labels.index_select(0, index) if self.labels is not None else None
         return features, labels
@@ -364,7 +355,7 @@ def train(trainer, loss: torch.nn.Module, resume: bool = False, compile_encoder:
     trainer.control = handler.on_train_end(args, state, trainer.control)
     options = ["lean loop (the trainer's batches, optimiser and schedule; texts tokenized once; no per-step sync)"]
     if static:
-        options.append(f"batches padded to static lengths {', '.join(map(str, BUCKETS))} (capped at max_seq_length)")
+        options.append(f"batches padded to static lengths {', '.join(map(str, LENGTHS))} (capped at max_seq_length)")
     if encoder.proven:
         options.append('torch.compile(mode="reduce-overhead") of the encoder: CUDA graphs')
     elif encoder.failure:

@@ -27,20 +27,17 @@ from typing import Any, Mapping
 
 from pairings import config, losses
 from pairings import data as data_sets
-from pairings.data import strict_yaml
 from pairings.data.sources import is_path_source
+from pairings.params.files import PROFILE_FILE, ParamsError, file_layers, pairings, shown, variants
+
+__all__ = ["MAX_POSITIONS", "PROFILE_FILE", "Params", "ParamsError", "file_layers", "pairings", "shown", "variants"]
 
 # The base model's position embeddings: all-MiniLM-L6-v2 (a BERT) has 512.
 MAX_POSITIONS = 512
 DEVICES = ("auto", "cpu", "cuda", "mps")
 TRAIN_LOOPS = ("auto", "trainer", "lean")
 ENCODE_DTYPES = ("float32", "float16", "bfloat16")
-PROFILE_FILE = "_profile.yaml"
 DEFAULT = "default"
-
-
-class ParamsError(ValueError):
-    """A parameter is wrong; the message names the key and where it came from."""
 
 
 @dataclass(frozen=True)
@@ -155,8 +152,8 @@ class Params:
     @classmethod
     def from_file(cls, path: str | Path, overrides: Mapping[str, Any] | None = None,
                   origin: str = "command line") -> "Params":
-        """The params of ``params/<profile>/<pairing>[.<variant>].yaml``: the file's place names its profile,
-        pairing and variant; the profile's file and, for a variant, its pairing's file lie beneath it."""
+        """The params of ``<folder>/<pairing>[.<variant>].yaml``: the file's place names its profile (the folder),
+        pairing and variant; the folder's _profile.yaml and, for a variant, its pairing's file lie beneath it."""
         path = Path(path)
         pairing, _, variant = path.stem.partition(".")
         return cls.from_layers(file_layers(path.parent, pairing, variant) + ([(origin, overrides)] if overrides else []))
@@ -174,8 +171,8 @@ class Params:
             found = variants(profile, pairing)
             raise ParamsError(f"unknown variant {variant!r} of {pairing} in the {profile} profile; "
                               f"known: {', '.join(found) or 'none'}{_hint(variant, found)}")
-        return cls.from_file(config.PARAMS_DIR / profile / f"{pairing}{'.' + variant if variant else ''}.yaml",
-                             overrides, origin)
+        layers = file_layers(config.PARAMS_DIR / profile, pairing, variant)
+        return cls.from_layers(layers + ([(origin, overrides)] if overrides else []))
 
     @classmethod
     def from_notebook(cls, pairing: str, namespace: Mapping[str, Any]) -> "Params":
@@ -221,66 +218,6 @@ class Params:
         if self.output_dir:
             return config.resolve(self.output_dir)
         return config.RUNS_DIR / self.profile / self.run_name
-
-
-# ---- files ------------------------------------------------------------------------------------
-
-def read_yaml(path: Path) -> dict:
-    try:
-        data = strict_yaml.load(path)
-    except strict_yaml.YAMLInputError as err:
-        raise ParamsError(str(err)) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ParamsError(f"{path}: expected a mapping of parameter: value, got {type(data).__name__}")
-    return data
-
-
-def shown(path: Path) -> str:
-    """A path as messages show it: relative to the project where it lies inside it."""
-    try:
-        return str(Path(path).resolve().relative_to(config.PROJ_ROOT.resolve()))
-    except ValueError:
-        return str(path)
-
-
-def file_layers(folder: Path, pairing: str, variant: str = "") -> list[tuple[str, dict]]:
-    """The layers a profile folder gives a pairing: its _profile.yaml, the pairing's file, the variant's."""
-    profile = folder.name
-    layers = []
-    shared = folder / PROFILE_FILE
-    if shared.is_file():
-        data = read_yaml(shared)
-        for key in data:
-            if key in ("pairing", "variant", "data_set", *_set_keys()):
-                raise ParamsError(f"{shared}: parameter '{key}' cannot be set for a whole profile; set it in a pairing's file")
-        layers.append((shown(shared), data))
-    names = [f"{pairing}.yaml"] + ([f"{pairing}.{variant}.yaml"] if variant else [])
-    for name in names:
-        path = folder / name
-        if not path.exists() and name == names[0] and variant:
-            raise ParamsError(f"{folder / name}: params file not found (the variant {variant!r} needs its pairing's file)")
-        layers.append((shown(path), read_yaml(path)))
-    implied = {"pairing": pairing, "profile": profile, "variant": variant}
-    for origin, data in layers:
-        for key in ("pairing", "profile", "variant"):
-            if key in data and data[key] != implied[key]:
-                raise ParamsError(f"{origin}: parameter '{key}' is {data[key]!r} but the file's place says {implied[key]!r}")
-    return [(f"{shown(folder / names[-1])} (its place)", implied), *layers]
-
-
-def pairings(profile: str) -> list[str]:
-    """The pairings a profile has a params file for: the seed pairings first, in the cards' order."""
-    folder = config.PARAMS_DIR / profile
-    found = {p.stem for p in folder.glob("*.yaml") if "." not in p.stem and not p.name.startswith("_")}
-    seeds = list(data_sets.seed_pairings())
-    return [p for p in seeds if p in found] + sorted(found - set(seeds))
-
-
-def variants(profile: str, pairing: str) -> list[str]:
-    """The variants a profile defines for a pairing."""
-    return sorted(p.stem.partition(".")[2] for p in (config.PARAMS_DIR / profile).glob(f"{pairing}.*.yaml"))
 
 
 def allowed_keys(spec) -> list[str]:
