@@ -234,7 +234,7 @@ def _words(text: str) -> list[str]:
 def test_no_report_shows_an_ncert_passage():
     """Where the NCERT chapters are at hand: no 16 words in a row of them appear in any report file
     (the notebooks show answer phrases of at most 12 words)."""
-    path = config.resolve(Params.load("local", "ncert-mnrl").ncert_path)
+    path = config.resolve(Params.load("local", "ncert-mnrl").options.ncert_path)
     if not path.exists():
         pytest.skip(f"the NCERT chapters are not here ({path})")
     n = 16

@@ -102,12 +102,17 @@ class Prepared:
 
 # ---- the data set contract --------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class NoOptions:
+    """A data set without options of its own."""
+
+
 class DataSet:
     name: ClassVar[str]
     title: ClassVar[str]  # for figure titles: "Quora duplicate questions"
     pairing: ClassVar[str | None] = None  # its seed pairing, e.g. "quora-mnrl"
     card: ClassVar[str | None] = None  # its seed card in data/seed-cards/ (without .md)
-    keys: ClassVar[tuple[str, ...]] = ()  # the params only this data set reads
+    Options: ClassVar[type] = NoOptions  # the parameters only this data set takes (a frozen dataclass)
     text_columns: ClassVar[tuple[str, ...]] = ()  # the training rows' two texts, as read
     generated: ClassVar[bool] = False  # train_data / test_data are 'generated', not sources
     needs_test_data: ClassVar[bool] = False  # test_data must name a source ("" holds none out of train_data)

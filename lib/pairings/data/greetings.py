@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from datasets import Dataset
 
@@ -91,22 +92,24 @@ class ReplyRetrieval(Task):
 
 class Greetings(PairData):
     name, title, pairing, card = "greetings", "Greetings", "greetings-mnrl", "003_d628127e892d8a4e"
-    keys = ("greetings_pairing",)
+    @dataclass(frozen=True)
+    class Options:
+        greetings_pairing: str = "random"  # random (as the seed) | by_intent (replies that answer the opener)
     text_columns = pair = ("prompt", "reply")
     generated = True
     recipe = {"train_data": "generated", "test_data": "generated", "train_pairs": 3000,
               "loss": "mnrl", "batch_size": 8, "epochs": 4, "max_seq_length": 256}
 
     def validate(self, p, fail):
-        if p.greetings_pairing not in PAIRINGS:
+        if p.options.greetings_pairing not in PAIRINGS:
             fail("greetings_pairing", "must be 'random' (as the seed) or 'by_intent'")
 
     def load(self, p):
-        return generate_greetings(p.train_pairs or self.recipe["train_pairs"], p.greetings_pairing), ReplyRetrieval(), {}
+        return generate_greetings(p.train_pairs or self.recipe["train_pairs"], p.options.greetings_pairing), ReplyRetrieval(), {}
 
     def stand_in(self, p):
         return "the seed's generator is not published: pairings.data.greetings imitates its samples"
 
     def record_data(self, p, prep):
-        return {"train_source": f"generated ({p.greetings_pairing} pairing)", "test_source": "generated (held-out openers)",
+        return {"train_source": f"generated ({p.options.greetings_pairing} pairing)", "test_source": "generated (held-out openers)",
                 "test_queries": len(prep.task.retrieval.queries)}

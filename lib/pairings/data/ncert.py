@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import dataclass
 
 from datasets import Dataset
 
@@ -132,7 +133,9 @@ class PassageRetrieval(Task):
 
 class Ncert(PairData):
     name, title, pairing, card = "ncert", "NCERT passage → phrase", "ncert-mnrl", "001_57c092bc54082e50"
-    keys = ("ncert_path",)
+    @dataclass(frozen=True)
+    class Options:
+        ncert_path: str | None = None  # NCERT chapters.parquet (copyrighted, read by path); None: the SQuAD stand-in
     text_columns = pair = ("passage", "phrase")
     recipe = {"train_data": "squad:dev", "train_pairs": 1000, "normalize": False,
               "loss": "mnrl", "batch_size": 16, "epochs": 30, "max_seq_length": 512}
@@ -144,8 +147,8 @@ class Ncert(PairData):
                 for s in sentences]
 
     def load(self, p):
-        if p.ncert_path:
-            chapters, garbled = load_ncert_chapters(p.ncert_path)
+        if p.options.ncert_path:
+            chapters, garbled = load_ncert_chapters(p.options.ncert_path)
             pairs = passage_phrase_pairs(list(zip(values(chapters, "file"), values(chapters, "text"))), None)
             source, rows_read, group_name = "NCERT chapter text (ncert_path)", len(chapters) + garbled, "chapter"
             dropped = {"garbled chapters": garbled}
@@ -153,7 +156,7 @@ class Ncert(PairData):
             pairs, rows_read = squad_pairs(p.train_data, "train_data")
             source, group_name, dropped = f"SQuAD v1.1 ({p.train_data}), standing in for NCERT", "article", {}
         pairs, blank = drop_blank(pairs, ["passage", "phrase"])
-        key = "ncert_path" if p.ncert_path else "train_data"
+        key = "ncert_path" if p.options.ncert_path else "train_data"
         train_all, test_all = split_by_group(nonempty(Loaded(pairs, source, rows_read), key).dataset)
         train = nonempty(Loaded(subset(train_all, p.train_pairs), source, rows_read, {**dropped, "empty text": blank}), key)
         info = {"source": source, "group_name": group_name, "all_pairs": len(pairs),
@@ -161,13 +164,13 @@ class Ncert(PairData):
         return train, PassageRetrieval(subset(test_all, p.test_pairs)), info
 
     def stand_in(self, p):
-        if p.ncert_path:
+        if p.options.ncert_path:
             return "our passage → phrase pairs cut from NCERT chapter text stand in for the card's unpublished 1,000"
         return "SQuAD v1.1 dev answer spans stand in for NCERT passage → phrase pairs"
 
     def record_data(self, p, prep):
         import pandas as pd
 
-        return {"train_source": "ncert_path (NCERT chapter text)" if p.ncert_path else p.train_data,
+        return {"train_source": "ncert_path (NCERT chapter text)" if p.options.ncert_path else p.train_data,
                 "test_source": f"held-out {prep.info['group_name']}s", "test_pairs": len(prep.task.pairs),
                 "phrase_kinds": dict(pd.Series(prep.train.dataset["kind"]).value_counts())}

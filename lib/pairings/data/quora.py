@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from datasets import Dataset
 
@@ -65,7 +66,10 @@ class DuplicateRetrieval(Task):
 
 class Quora(PairData):
     name, title, pairing, card = "quora", "Quora duplicate questions", "quora-mnrl", "000_d6ee03156673cccf"
-    keys = ("lowercase", "strip_punctuation")
+    @dataclass(frozen=True)
+    class Options:
+        lowercase: bool = False
+        strip_punctuation: bool = False
     text_columns = pair = ("anchor", "positive")
     needs_test_data = True
     recipe = {"train_data": "quora:train", "test_data": "quora:test", "train_pairs": 12973,
@@ -73,7 +77,7 @@ class Quora(PairData):
               "loss": "mnrl", "batch_size": 32, "epochs": 1, "max_seq_length": 256}
 
     def load(self, p):
-        norm = dict(lowercase=p.lowercase, strip_punctuation=p.strip_punctuation)
+        norm = dict(lowercase=p.options.lowercase, strip_punctuation=p.options.strip_punctuation)
         train = load_question_pairs(p.train_data, p.train_pairs, "train_data", **norm)
         test = load_question_pairs(p.test_data, p.test_pairs, "test_data", **norm)
         return train, DuplicateRetrieval(test, train.dataset), {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import datasets
 from datasets import Dataset
@@ -71,12 +72,14 @@ class SubjectTask(Task):
 
 class Udemy(DataSet):
     name, title, pairing, card = "udemy", "Udemy title ↔ subject", "udemy-cosine", "004_91651d10c71c9068"
-    keys = ("positive_fraction",)
+    @dataclass(frozen=True)
+    class Options:
+        positive_fraction: float = 0.6  # the share of (title, subject) rows that are the course's own subject
     text_columns = ("title", "subject")
     recipe = {"train_data": "udemy:udemy_courses", "loss": "cosine", "batch_size": 32, "epochs": 3, "max_seq_length": 256}
 
     def validate(self, p, fail):
-        if not 0 < p.positive_fraction < 1:
+        if not 0 < p.options.positive_fraction < 1:
             fail("positive_fraction", "must be between 0 and 1 (exclusive)")
 
     def load(self, p):
@@ -96,8 +99,8 @@ class Udemy(DataSet):
                 if len(set(values(part, "subject"))) < 2:
                     raise DataError(f"parameter 'train_data' = {p.train_data!r}: the {side} courses have fewer than "
                                     f"two subjects after the split by course; give more courses")
-            pairs = title_subject_pairs(train_courses, p.positive_fraction, p.train_pairs)
-            test_pairs = title_subject_pairs(test_courses, p.positive_fraction, p.test_pairs)
+            pairs = title_subject_pairs(train_courses, p.options.positive_fraction, p.train_pairs)
+            test_pairs = title_subject_pairs(test_courses, p.options.positive_fraction, p.test_pairs)
         train = Loaded(pairs, p.train_data, courses.rows_read, courses.dropped)
         check_labels(train.dataset, "label", 0.0, 1.0, "train_data", p.train_data)
         task = SubjectTask(test_pairs, subset(test_courses, p.test_pairs), subjects, (len(train_courses), len(test_courses)))

@@ -78,12 +78,8 @@ class Params:
     head_warmup_epochs: int = 0
     head_warmup_lr: float = 1e-2
     head_lr_multiplier: float = 1.0
-    # data-set-specific (each data set's ``keys`` says which it reads)
-    greetings_pairing: str = "random"  # random (as the seed) | by_intent
-    lowercase: bool = False
-    strip_punctuation: bool = False
-    ncert_path: str | None = None  # NCERT chapters.parquet; None: the SQuAD stand-in
-    positive_fraction: float = 0.6
+    # the data set's own options (its ``Options``, e.g. NCERT's ``ncert_path``), written flat in params files
+    options: Any = None
     # checkpoints every N steps (None: none); resume continues from the latest one in output_dir
     checkpoint_steps: int | None = None
     resume: bool = False
@@ -122,20 +118,21 @@ class Params:
             if not isinstance(mapping, Mapping):
                 raise ParamsError(f"{origin}: expected a mapping of parameter: value, got {type(mapping).__name__}")
             for key, value in mapping.items():
-                if key not in _FIELDS:
-                    raise ParamsError(f"{origin}: unknown parameter {key!r}{_hint(key, _FIELDS)}")
+                known = [*_OWN, *option_owners()]
+                if key not in known:
+                    raise ParamsError(f"{origin}: unknown parameter {key!r}{_hint(key, known)}")
                 _check_type(key, value, origin)
                 merged[key], origins[key] = value, origin
         spec = _data_set(merged, origins)
-        allowed = allowed_keys(spec)
+        own_options = option_types(spec)
         for key in merged:
-            if key not in allowed:
-                owners = [s.name for s in data_sets.registry().values() if key in s.keys]
-                raise ParamsError(f"{origins[key]}: parameter '{key}' belongs to data set {', '.join(owners)}, "
+            if key not in _OWN and key not in own_options:
+                raise ParamsError(f"{origins[key]}: parameter '{key}' belongs to data set {', '.join(option_owners()[key])}, "
                                   f"not to {spec.name} (pairing {merged['pairing']})")
         values = {f.name: f.default for f in dataclasses.fields(cls)}
         values.update(spec.recipe)
         values.update(merged)
+        values["options"] = spec.Options(**{k: values.pop(k) for k in list(values) if k in own_options})
         values["data_set"] = spec.name
         origins.setdefault("data_set", f"pairing {merged['pairing']} (a seed pairing's data set)")
         obj = cls.__new__(cls)
@@ -179,17 +176,21 @@ class Params:
         """The params of a notebook: its ``profile`` and ``variant`` name the params files; every other
         parameter papermill injected (as a variable) is laid over them."""
         profile, variant = namespace.get("profile", "quick"), namespace.get("variant", "")
-        injected = {k: namespace[k] for k in _FIELDS if k in namespace and k not in ("pairing", "profile", "variant")}
+        injected = {k: namespace[k] for k in (*_OWN, *option_owners()) if k in namespace and k not in ("pairing", "profile", "variant")}
         return cls.load(profile, pairing, injected, variant, origin=f"notebook {pairing} (injected parameters)")
 
     def replace(self, origin: str = "command line", **changes: Any) -> "Params":
-        layers = [(o, {k: getattr(self, k)}) for k, o in self.origins().items() if o != DEFAULT]
+        values = self.to_dict()
+        layers = [(o, {k: values[k]}) for k, o in self.origins().items() if o != DEFAULT]
         return Params.from_layers([("pairing", {"pairing": self.pairing}), *layers, (origin, changes)])
 
     def to_dict(self) -> dict[str, Any]:
-        """Every parameter this pairing takes, as plain values (what papermill injects, what records keep)."""
-        allowed = allowed_keys(self.spec)
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name in allowed}
+        """Every parameter this pairing takes, as plain values (what papermill injects, what records keep): the
+        data set's options flat, in the place of ``options``."""
+        out = {}
+        for f in dataclasses.fields(self):
+            out.update(dataclasses.asdict(self.options) if f.name == "options" else {f.name: getattr(self, f.name)})
+        return out
 
     def origins(self) -> dict[str, str]:
         """Where each parameter's value came from: default, the data set's recipe, a file, the command line."""
@@ -220,14 +221,9 @@ class Params:
         return config.RUNS_DIR / self.profile / self.run_name
 
 
-def allowed_keys(spec) -> list[str]:
-    own = set(spec.keys)
-    return [name for name in _FIELDS if name not in _set_keys() or name in own]
-
-
 # ---- helpers ----------------------------------------------------------------------------------
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Params)}
+_OWN = [f.name for f in dataclasses.fields(Params) if f.name != "options"]  # the keys every pairing takes
 _TYPES = typing.get_type_hints(Params)
 MAX_EPOCHS = 10_000
 MAX_LEARNING_RATE = 1.0
@@ -235,9 +231,18 @@ MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
 MIN_STSB_PAIRS = 10
 
 
-def _set_keys() -> set[str]:
-    """The keys only some data sets read (each data set's ``keys``)."""
-    return {key for spec in data_sets.registry().values() for key in spec.keys}
+def option_types(spec) -> dict[str, Any]:
+    """A data set's own options and their types (its ``Options`` dataclass)."""
+    return typing.get_type_hints(spec.Options)
+
+
+def option_owners() -> dict[str, list[str]]:
+    """Every data set's option, and the data sets that take it."""
+    owners: dict[str, list[str]] = {}
+    for spec in data_sets.registry().values():
+        for key in option_types(spec):
+            owners.setdefault(key, []).append(spec.name)
+    return owners
 
 
 def _data_set(merged: dict, origins: dict):
@@ -268,7 +273,11 @@ def _hint(word: Any, choices) -> str:
 
 
 def _check_type(key: str, value: Any, source: str) -> None:
-    expected = _TYPES[key]
+    """The value's type against the parameter's (a data set's option: the first data set that takes it)."""
+    if key in _TYPES:
+        expected = _TYPES[key]
+    else:
+        expected = option_types(data_sets.registry()[option_owners()[key][0]])[key]
     args = typing.get_args(expected)
     optional = type(None) in args
     base = next((a for a in args if a is not type(None)), expected) if args else expected
@@ -296,7 +305,7 @@ def _validate(p: Params, spec) -> None:
     origins = p.origins()
 
     def fail(key: str, why: str) -> None:
-        raise ParamsError(f"{origins.get(key, DEFAULT)}: parameter '{key}' {why} (got {getattr(p, key)!r})")
+        raise ParamsError(f"{origins.get(key, DEFAULT)}: parameter '{key}' {why} (got {p.to_dict()[key]!r})")
 
     if p.profile not in config.PROFILES:
         fail("profile", f"must be one of {', '.join(config.PROFILES)}{_hint(p.profile, config.PROFILES)}")

@@ -3,6 +3,7 @@ shares (``params/variants/``) or a profile's own, read strictly, as the layers `
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from pairings import config
@@ -45,7 +46,7 @@ def file_layers(folder: Path, pairing: str, variant: str = "") -> list[tuple[str
     if shared.is_file():
         data = read_yaml(shared)
         for key in data:
-            if key in ("pairing", "variant", "data_set", *(k for spec in data_sets.registry().values() for k in spec.keys)):
+            if key in ("pairing", "variant", "data_set", *data_set_options()):
                 raise ParamsError(f"{shared}: parameter '{key}' cannot be set for a whole profile; set it in a pairing's file")
         layers.append((shown(shared), data))
     paths = [folder / f"{pairing}.yaml"] + ([variant_file(folder, pairing, variant)] if variant else [])
@@ -83,3 +84,8 @@ def variants(profile: str, pairing: str) -> list[str]:
         return []
     folders = (config.PARAMS_DIR / VARIANTS, config.PARAMS_DIR / profile)
     return sorted({p.stem.partition(".")[2] for folder in folders for p in folder.glob(f"{pairing}.*.yaml")})
+
+
+def data_set_options() -> set[str]:
+    """The options of every data set (a data set's ``Options``): a profile cannot set them for every pairing."""
+    return {f.name for spec in data_sets.registry().values() for f in dataclasses.fields(spec.Options)}
