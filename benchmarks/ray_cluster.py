@@ -27,6 +27,7 @@ from pathlib import Path
 
 from pairings import config
 from pairings.report import record
+from pairings.report.record import Record
 from pairings.run import reproduce
 
 
@@ -54,10 +55,9 @@ def gaps(reference: Path, other: Path) -> dict:
         theirs = other / path.name
         if not theirs.is_file():
             continue
-        mine, new = json.loads(path.read_text()), json.loads(theirs.read_text())
-        if "metrics" not in mine:
+        if "metrics" not in json.loads(path.read_text()):
             continue
-        c = reproduce.compare_records(mine, new, 0.0)
+        c = reproduce.compare_records(Record.load(path), Record.load(theirs), 0.0)
         out[path.stem] = {"metric": c["largest_metric_gap"], "loss": c["largest_loss_gap"]}
     return out
 

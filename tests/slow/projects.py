@@ -2,12 +2,12 @@
 the quick params of a few runs, the committed quick reports as the last good ones, and the check that a
 run's record equals the committed one of the sequential executor."""
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 from pairings import config
+from pairings.report.record import Record
 from pairings.run import reproduce
 
 RUNS = ("greetings-mnrl", "udemy-cosine")
@@ -46,10 +46,10 @@ def good_reports(root: Path, runs=RUNS) -> dict[Path, bytes]:
 
 def same_as_sequential(root: Path, run: str) -> dict:
     """The run's record against the committed one of the sequential executor: every metric and logged loss."""
-    new = json.loads((root / "reports" / "quick" / f"{run}.json").read_text())
-    old = json.loads((QUICK / f"{run}.json").read_text())
+    new = Record.load(root / "reports" / "quick" / f"{run}.json")
+    old = Record.load(QUICK / f"{run}.json")
     gaps = reproduce.compare_records(old, new, TOLERANCE)
-    assert [s for s, _ in new["training"]["loss_history"]] == [s for s, _ in old["training"]["loss_history"]]
+    assert [s for s, _ in new.loss_history] == [s for s, _ in old.loss_history]
     assert gaps["within_tolerance"] and gaps["largest_loss_gap"] <= TOLERANCE, (run, gaps["metric_gaps"])
     return gaps
 

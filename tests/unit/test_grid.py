@@ -7,6 +7,7 @@ import matplotlib
 import pytest
 
 from pairings.report import figures, grid, stats
+from pairings.report.record import Record
 
 matplotlib.use("Agg")
 
@@ -28,7 +29,7 @@ def rec(data_set, loss, stsb_change, seed=42, task_change=0.1, variant=None, tra
     if transfer:
         r["transfer"] = {"metrics": {t: "mrr@10" for t in transfer}, "before": {t: 0.5 for t in transfer},
                          "after": {t: 0.5 + v for t, v in transfer.items()}}
-    return r
+    return Record.from_dict({"profile": "local", "data": {}, "training": {}, "timings": {}, **r})
 
 
 def additive(interaction=None, skip=()):
@@ -43,9 +44,9 @@ def test_grid_cells_are_seed_pairings_and_loss_variants_not_ablations():
     records = [rec("quora", "mnrl", 0.0), rec("quora", "softmax", 0.0), rec("quora", "mnrl", 0.0, variant="normalized")]
     assert sorted(grid.grid_cells(records)) == [("quora", "mnrl"), ("quora", "softmax")]
     assert len(grid.grid_cells(records)[("quora", "mnrl")]) == 1
-    older = rec("snli", "softmax", 0.0)
-    del older["params"]["data_set"]  # records written before data sets had names
-    assert list(grid.grid_cells([older])) == [("snli", "softmax")]
+    older = rec("snli", "softmax", 0.0).to_dict()
+    del older["params"]["data_set"]  # records written before data sets had names: migrated on reading
+    assert list(grid.grid_cells([Record.from_dict(older)])) == [("snli", "softmax")]
 
 
 def test_the_decomposition_recovers_a_known_data_effect_and_loss_effect():
@@ -66,7 +67,7 @@ def test_an_interaction_goes_to_the_residual_and_a_missing_cell_is_allowed():
     assert partial.data == pytest.approx(DATA) and partial.loss == pytest.approx(LOSS)  # additive: still exact
     assert grid.decompose([rec("quora", "mnrl", 0.1)], "stsb_spearman") is None
     # one data set under three losses, the others under their seed loss only: the cells fit any effects exactly
-    seeds_and_one_row = [r for r in additive() if r["params"]["data_set"] == "udemy" or r["params"]["variant"] == ""]
+    seeds_and_one_row = [r for r in additive() if r.params["data_set"] == "udemy" or r.params["variant"] == ""]
     assert grid.decompose(seeds_and_one_row, "stsb_spearman") is None
     assert (grid.decomposition_table(seeds_and_one_row) == "—").all().all() or grid.decomposition_table(seeds_and_one_row).empty
 
@@ -136,7 +137,7 @@ def fitted(data_set, stsb_change, epochs=1, seed=42):
     pairing, own = SEED_PAIRING[data_set]
     kind = "lp" if epochs else "probe"
     r = rec(data_set, "softmax", stsb_change, seed=seed, variant=kind if own == "softmax" else f"softmax-{kind}")
-    r["params"].update(head_warmup_epochs=5, epochs=epochs)
+    r.params.update(head_warmup_epochs=5, epochs=epochs)
     return r
 
 

@@ -98,7 +98,7 @@ def test_broken_records_are_skipped_with_a_warning(reports, capsys):
     (reports / "truncated.json").write_text(json.dumps(good)[:100])
     (reports / "list.json").write_text("[1, 2]")
     (reports / "other.json").write_text('{"hello": 1}')
-    assert [r["run"] for r in record.load_all("quick")] == ["greetings-mnrl"]
+    assert [r.run for r in record.load_all("quick")] == ["greetings-mnrl"]
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 4 and all(line.startswith("warning: ") and line.endswith("; skipped") for line in err)
     assert any("empty.json: unreadable (JSONDecodeError" in line for line in err)

@@ -16,7 +16,7 @@ from pairings.report import record, site, stats
 from pairings.run import plan
 
 QUICK = config.report_dir("quick")
-RECORDS = {r["run"]: r for r in record.load_all("quick")}
+RECORDS = {r.run: r for r in record.load_all("quick")}
 PUBLISHED_STSB = 0.8203  # all-MiniLM-L6-v2's published STSb test Spearman
 
 
@@ -45,49 +45,49 @@ def test_a_seed_pairing_under_another_loss_is_a_grid_cell_of_its_own():
 def test_every_record_has_sick_and_the_transfer_row(run):
     rec = RECORDS[run]
     for phase in ("before", "after"):
-        assert 0 < rec["metrics"][phase]["sick_spearman"] <= 1
-        assert set(rec["transfer"][phase]) == set(rec["transfer"]["metrics"]) == {"quora", "ncert", "snli", "greetings", "udemy"}
+        assert 0 < rec.metrics[phase]["sick_spearman"] <= 1
+        assert set(rec.transfer[phase]) == set(rec.transfer["metrics"]) == {"quora", "ncert", "snli", "greetings", "udemy"}
     quick = Params.load("quick", "quora-mnrl")
-    assert rec["data"]["sick_pairs"] == quick.sick_pairs and rec["metrics"]["before"]["stsb_spearman"] == pytest.approx(
+    assert rec.data["sick_pairs"] == quick.sick_pairs and rec.metrics["before"]["stsb_spearman"] == pytest.approx(
         RECORDS["quora-mnrl"]["metrics"]["before"]["stsb_spearman"])  # the same base model, the same pairs
 
 
 @pytest.mark.parametrize("run", sorted(RECORDS))
 def test_record_is_complete_and_matches_its_notebook(run):
     rec = RECORDS[run]
-    params = Params.from_mapping(rec["params"])  # still valid parameters
-    expected = Params.load("quick", rec["pairing"], variant=rec["params"].get("variant", ""))
+    params = Params.from_mapping(rec.params)  # still valid parameters
+    expected = Params.load("quick", rec.pairing, variant=rec.params.get("variant", ""))
     assert params.to_dict() == expected.to_dict() | {"output_dir": params.output_dir}
     injected = nbformat.read(QUICK / f"{run}.ipynb", as_version=4).metadata.papermill.parameters
     assert {k: v for k, v in injected.items() if k != "output_dir"} == \
-        {k: v for k, v in rec["params"].items() if k not in ("pairing", "output_dir")}
+        {k: v for k, v in rec.params.items() if k not in ("pairing", "output_dir")}
     for phase in ("before", "after"):
-        assert rec["task_metric"] in rec["metrics"][phase]
-        assert all(math.isfinite(v) for v in rec["metrics"][phase].values())
-    assert rec["training"]["steps"] > 0 and len(rec["training"]["loss_history"]) > 0
-    assert rec["timings"]["total_seconds"] > rec["training"]["train_seconds"] > 0
-    assert {"torch", "sentence-transformers", "transformers"} <= set(rec["versions"])
+        assert rec.task_metric in rec.metrics[phase]
+        assert all(math.isfinite(v) for v in rec.metrics[phase].values())
+    assert rec.training["steps"] > 0 and len(rec.training["loss_history"]) > 0
+    assert rec.timings["total_seconds"] > rec.training["train_seconds"] > 0
+    assert {"torch", "sentence-transformers", "transformers"} <= set(rec.versions)
 
 
 @pytest.mark.parametrize("run", sorted(RECORDS))
 def test_base_model_scores_its_published_stsb(run):
     rec = RECORDS[run]
-    if rec["params"]["stsb_pairs"] is None and rec["params"]["max_seq_length"] >= 128:
-        assert rec["metrics"]["before"]["stsb_spearman"] == pytest.approx(PUBLISHED_STSB, abs=5e-4)
+    if rec.params["stsb_pairs"] is None and rec.params["max_seq_length"] >= 128:
+        assert rec.metrics["before"]["stsb_spearman"] == pytest.approx(PUBLISHED_STSB, abs=5e-4)
 
 
 def test_index_shows_each_records_numbers(tmp_path):
     html = (QUICK / "index.html").read_text()
     for run, rec in RECORDS.items():
         assert f'href="{run}.html"' in html
-        task = rec["task_metric"]
-        assert f'{rec["metrics"]["after"][task]:.3f}' in html
-        assert f'{rec["metrics"]["after"]["stsb_spearman"]:.4f}' in html
+        task = rec.task_metric
+        assert f'{rec.metrics["after"][task]:.3f}' in html
+        assert f'{rec.metrics["after"]["stsb_spearman"]:.4f}' in html
 
 
 def test_index_escapes_what_it_shows(tmp_path, monkeypatch):
-    rec = json.loads(json.dumps(next(iter(RECORDS.values()))))
-    rec["data"]["train_source"] = "<script>alert(1)</script>"
+    rec = record.Record.from_dict(json.loads(json.dumps(next(iter(RECORDS.values())).to_dict())))
+    rec.data["train_source"] = "<script>alert(1)</script>"
     html = site.index_html("quick", [rec], {}, [])
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
@@ -95,8 +95,8 @@ def test_index_escapes_what_it_shows(tmp_path, monkeypatch):
 def test_summary_conclusions_are_computed_from_the_records():
     records = record.load_all("quick")
     lines = stats.conclusions(records)
-    gains = {r["run"]: r["metrics"]["after"][r["task_metric"]] - r["metrics"]["before"][r["task_metric"]] for r in records}
-    assert all(r["params"]["seed"] == 42 for r in records)  # one run per pairing and variant: a run is its group
+    gains = {r.run: r.metrics["after"][r.task_metric] - r.metrics["before"][r.task_metric] for r in records}
+    assert all(r.params["seed"] == 42 for r in records)  # one run per pairing and variant: a run is its group
     best = max(gains, key=gains.get)
     assert lines[0].startswith(f"Largest gain on its own task: {best},") and f"{gains[best]:+.3f}" in lines[0]
 
@@ -118,7 +118,7 @@ def test_markdown_table_prints_each_runs_numbers(capsys):
     out = capsys.readouterr().out
     for run, rec in RECORDS.items():
         line = next(x for x in out.splitlines() if x.startswith(f"| `{run}`"))
-        assert f'{rec["metrics"]["after"][rec["task_metric"]]:.3f}' in line
+        assert f'{rec.metrics["after"][rec.task_metric]:.3f}' in line
 
 
 def test_readme_results_table_is_printed_from_the_local_records(capsys):
@@ -155,22 +155,22 @@ def test_summary_figures_are_saved_from_the_executed_notebook(tmp_path):
 
 
 def _run(name, seed, after, variant="", before=0.5):
-    return {"pairing": name, "run": f"{name}-{seed}", "task_metric": "mrr@10",
+    return record.Record.from_dict({"pairing": name, "profile": "local", "run": f"{name}-{seed}", "task_metric": "mrr@10",
             "params": {"variant": variant, "loss": "mnrl", "seed": seed},
             "data": {"train_source": "generated", "train_pairs": 10}, "training": {"steps": 1, "train_seconds": 1.0},
             "timings": {"total_seconds": 2.0},
             "metrics": {"before": {"mrr@10": before, "stsb_spearman": 0.82},
-                        "after": {"mrr@10": after, "stsb_spearman": 0.80 + seed / 1000}}}
+                        "after": {"mrr@10": after, "stsb_spearman": 0.80 + seed / 1000}}})
 
 
 def test_a_resumed_run_is_left_out_of_the_timings():
     """A resumed run times only the steps after its checkpoint: its metrics count, its time does not."""
     runs = [_run("greetings-mnrl", s, 0.9) for s in (42, 43, 44)]
-    runs[0]["training"].update(train_seconds=100.0, resumed_from_step=1000)
+    runs[0].training.update(train_seconds=100.0, resumed_from_step=1000)
     row = stats.summary_table(runs).loc["greetings-mnrl"]
     assert row["seeds"] == 3 and row["train time (s)"] == "1 ± 0 (2 of 3 runs; resumed runs left out)"
     assert stats.summary_table(runs[:1]).loc["greetings-mnrl", "wall time (s)"] == "(resumed runs only)"
-    runs[0]["device"] = {"device": "cpu"}
+    runs[0].device = {"device": "cpu"}
     assert "resumed at step 1000" in site.index_html("local", runs[:1], {}, [])
 
 
@@ -201,7 +201,7 @@ def test_ablations_show_the_metric_the_ablation_moved_most():
     # with or without the Normalize module, cosine metrics agree; dot-product retrieval is what moves
     base, normalized = _run("ncert-mnrl", 42, 0.69), _run("ncert-mnrl", 42, 0.69, "normalized")
     for r, dot in ((base, 0.64), (normalized, 0.69)):
-        r["metrics"]["after"].update({"dot-product mrr@10": dot, "recall@1": 0.60})
+        r.metrics["after"].update({"dot-product mrr@10": dot, "recall@1": 0.60})
     table = stats.ablations([base, normalized])
     assert list(table.loc["ncert-mnrl.normalized"].index) == ["MRR@10", "STSb test Spearman (cosine)", "dot-product: MRR@10"]
     assert table.loc[("ncert-mnrl.normalized", "dot-product: MRR@10"), "difference"] == "+0.0500"
@@ -210,10 +210,10 @@ def test_ablations_show_the_metric_the_ablation_moved_most():
 def test_conclusions_take_the_base_score_from_the_records():
     runs = [_run("greetings-mnrl", 42, 0.9), _run("quora-mnrl", 42, 0.6)]
     for r in runs:
-        r["params"]["loss"] = "cosine"
-        r["metrics"]["before"]["unrelated_cosine"] = r["metrics"]["after"]["unrelated_cosine"] = 0.3
-    runs[0]["metrics"]["before"]["stsb_spearman"] = 0.7
-    runs[0]["metrics"]["after"]["stsb_spearman"] = 0.1
+        r.params["loss"] = "cosine"
+        r.metrics["before"]["unrelated_cosine"] = r.metrics["after"]["unrelated_cosine"] = 0.3
+    runs[0].metrics["before"]["stsb_spearman"] = 0.7
+    runs[0].metrics["after"]["stsb_spearman"] = 0.1
     lines = stats.conclusions(runs)
     assert lines[1] == "Most general similarity lost: greetings-mnrl, STSb Spearman -0.6000 (from 0.7000)."
 
@@ -222,9 +222,9 @@ def test_conclusions_take_the_base_score_from_the_records():
 def test_no_record_holds_an_ncert_passage(profile):
     """NCERT text is copyrighted: records may hold short answer phrases, never a passage."""
     for rec in record.load_all(profile):
-        if rec["pairing"] == "ncert-mnrl":
-            for sentence in rec["extra"]["example"]:
-                assert len(sentence.split()) <= 12 or sentence.startswith("[the card's NCERT passage"), rec["run"]
+        if rec.pairing == "ncert-mnrl":
+            for sentence in rec.extra["example"]:
+                assert len(sentence.split()) <= 12 or sentence.startswith("[the card's NCERT passage"), rec.run
 
 
 def _words(text: str) -> list[str]:
@@ -251,9 +251,9 @@ def test_no_report_shows_an_ncert_passage():
 def test_loss_at_chance_is_judged_over_every_seed():
     runs = [_run("greetings-mnrl", s, 0.4) for s in (42, 43, 44)]
     for r, end in zip(runs, (2.00, 2.10, 2.14)):  # ln 8 = 2.079; seed 42 alone ends 0.079 below it
-        r["params"]["batch_size"] = 8
-        r["metrics"]["before"]["unrelated_cosine"] = r["metrics"]["after"]["unrelated_cosine"] = 0.3
-        r["training"]["loss_history"] = [[i, 4.0] for i in range(1, 10)] + [[10, end]]
+        r.params["batch_size"] = 8
+        r.metrics["before"]["unrelated_cosine"] = r.metrics["after"]["unrelated_cosine"] = 0.3
+        r.training["loss_history"] = [[i, 4.0] for i in range(1, 10)] + [[10, end]]
     line = [s for s in stats.conclusions(runs) if "ends at" in s]
     assert line == ["greetings-mnrl: the loss ends at 2.080 (mean over 3 seeds), within 0.1 of ln 8 = 2.079: "
                     "the in-batch ranking is at chance."]

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from pairings import config
+from pairings.report.record import Record
 
 
 def test_resume_flag_reaches_every_run(monkeypatch):
@@ -17,36 +18,39 @@ def test_resume_flag_reaches_every_run(monkeypatch):
 def test_compare_records_fails_beyond_the_tolerance():
     from pairings.run import reproduce
 
-    old = json.loads((config.report_dir("quick") / "greetings-mnrl.json").read_text())
+    old = Record.load(config.report_dir("quick") / "greetings-mnrl.json")
     same = reproduce.compare_records(old, old, 0.005)
     assert same["within_tolerance"] and same["largest_metric_gap"] == 0 and same["largest_loss_gap"] == 0
-    moved = json.loads(json.dumps(old))
-    moved["metrics"]["after"]["mrr@10"] += 0.01
+    moved = Record.from_dict(json.loads(json.dumps(old.to_dict())))
+    moved.after["mrr@10"] += 0.01
     result = reproduce.compare_records(old, moved, 0.005)
     assert not result["within_tolerance"] and result["largest_metric_gap"] == pytest.approx(0.01)
-    del moved["metrics"]["after"]["mrr@10"]  # a metric the re-run lacks is a failure, not a pass
+    del moved.after["mrr@10"]  # a metric the re-run lacks is a failure, not a pass
     assert not reproduce.compare_records(old, moved, 0.005)["within_tolerance"]
 
 
 def test_a_record_from_before_fast_path_reproduces_on_the_path_it_trained_on():
-    from pairings.run import reproduce
     from pairings.train import speed
 
+    def rerun_params(raw):
+        return Record.from_dict({"pairing": raw["params"]["pairing"], "profile": "local", "run": "r", "data": {},
+                                 "metrics": {}, "timings": {}, **raw}).rerun_params()
+
     old = {"params": {"pairing": "udemy-cosine"}, "training": {"path": "trainer"}}
-    assert reproduce.record_params(old)["fast_path"] is False
-    assert reproduce.record_params({**old, "training": {"path": "fast"}})["fast_path"] is True
-    assert reproduce.record_params({"params": {"fast_path": False}, "training": {"path": "fast"}})["fast_path"] is False
+    assert rerun_params(old)["fast_path"] is False
+    assert rerun_params({**old, "training": {"path": "fast"}})["fast_path"] is True
+    assert rerun_params({"params": {"pairing": "udemy-cosine", "fast_path": False}, "training": {"path": "fast"}})["fast_path"] is False
     # and one made before fast_dropout, with torch's dropout
-    assert reproduce.record_params({**old, "training": {"path": "fast", "options": ["fused AdamW"]}})["fast_dropout"] is False
+    assert rerun_params({**old, "training": {"path": "fast", "options": ["fused AdamW"]}})["fast_dropout"] is False
     options = speed.options(True, True, fast_dropout=True)
-    assert reproduce.record_params({**old, "training": {"path": "fast", "options": options}})["fast_dropout"] is True
+    assert rerun_params({**old, "training": {"path": "fast", "options": options}})["fast_dropout"] is True
     # "auto" meant the trainer's loop on the CPU until the lean loop became its choice there: the loop it names
     auto = {"params": {"pairing": "snli-softmax", "train_loop": "auto"}}
-    assert reproduce.record_params({**auto, "training": {"path": "fast", "loop": "trainer"}})["train_loop"] == "trainer"
-    assert reproduce.record_params({**auto, "training": {"path": "fast", "loop": "lean"}})["train_loop"] == "lean"
-    assert reproduce.record_params({**old, "training": {"path": "fast"}})["train_loop"] == "trainer"  # before the lean loop
+    assert rerun_params({**auto, "training": {"path": "fast", "loop": "trainer"}})["train_loop"] == "trainer"
+    assert rerun_params({**auto, "training": {"path": "fast", "loop": "lean"}})["train_loop"] == "lean"
+    assert rerun_params({**old, "training": {"path": "fast"}})["train_loop"] == "trainer"  # before the lean loop
     pinned = {"params": {"pairing": "quora-mnrl", "train_loop": "lean"}, "training": {"path": "fast", "loop": "lean"}}
-    assert reproduce.record_params(pinned)["train_loop"] == "lean"
+    assert rerun_params(pinned)["train_loop"] == "lean"
 
 
 def test_a_pairing_runs_with_its_variants_and_pairing_dot_variant_runs_one(monkeypatch):

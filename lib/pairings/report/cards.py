@@ -67,22 +67,22 @@ def base_model_entry(source: str) -> dict[str, Any]:
 
 def fill_card_data(model, rec: dict) -> None:
     """sentence-transformers' model card data, from the record: what its own template shows."""
-    p, card = rec["params"], model.model_card_data
-    base = rec.get("base_model") or {}
+    p, card = rec.params, model.model_card_data
+    base = rec.base_model or {}
     title = _title(p["data_set"])
     card.local_files_only = True  # no hub look-ups when the card is written
     if base.get("id"):
         card.base_model = base["id"]  # set directly: set_base_model() needs the hub to confirm the id
     card.model_name = (f"all-MiniLM-L6-v2 fine-tuned on {title} with {losses.label(p['loss'])} "
-                       f"(minilm-pairings run {rec['run']}, {rec['profile']} profile)")
+                       f"(minilm-pairings run {rec.run}, {rec.profile} profile)")
     card.language = [LANGUAGE]
-    for tag in ("minilm-pairings", f"pairing:{rec['pairing']}"):
+    for tag in ("minilm-pairings", f"pairing:{rec.pairing}"):
         if tag not in card.tags:
             card.tags.append(tag)
     # The trainer describes its training set (size, columns, examples; the template needs them): name it.
     # A model saved untrained has none; the lineage section names the data either way.
     for entry in card.train_datasets:
-        entry["name"] = f"{title} ({rec['data'].get('train_source') or p.get('train_data')})"
+        entry["name"] = f"{title} ({rec.data.get('train_source') or p.get('train_data')})"
 
 
 def _title(data_set: str) -> str:
@@ -96,14 +96,14 @@ def _fmt(value: Any) -> str:
 
 def lineage_section(rec: dict) -> str:
     """The section appended to sentence-transformers' card: lineage, recipe, evaluation before and after."""
-    p, data, base = rec["params"], rec["data"], rec.get("base_model") or {}
-    before, after = rec["metrics"]["before"], rec["metrics"]["after"]
-    task, training, versions = rec["task_metric"], rec.get("training") or {}, rec.get("versions") or {}
+    p, data, base = rec.params, rec.data, rec.base_model or {}
+    before, after = rec.before, rec.after
+    task, training, versions = rec.task_metric, rec.training or {}, rec.versions or {}
     stand_in = data.get("stand_in")
     lines = [
         SECTION, "",
-        f"Written by minilm-pairings from the record of run `{rec['run']}` ({rec['profile']} profile, "
-        f"pairing `{rec['pairing']}`, created {rec.get('created', '?')}).", "",
+        f"Written by minilm-pairings from the record of run `{rec.run}` ({rec.profile} profile, "
+        f"pairing `{rec.pairing}`, created {rec.created or '?'}).", "",
         f"- **Base model:** `{base.get('id') or 'unknown'}`" + (f" (from {base['source']})" if base.get("source") else ""),
         f"- **Training data:** {_title(p['data_set'])}: `{data.get('train_source') or p.get('train_data')}`"
         + (f", {data['train_pairs']:,} training rows" if isinstance(data.get("train_pairs"), int) else ""),
@@ -116,7 +116,7 @@ def lineage_section(rec: dict) -> str:
         + (f"; {training['steps']} steps" if training.get("steps") else ""),
         "- **Software:** " + ", ".join(f"{k} {versions[k]}" for k in
                                      ("sentence-transformers", "transformers", "torch") if k in versions)
-        + (f"; device {rec['device']['device']}" if isinstance(rec.get("device"), dict) else ""),
+        + (f"; device {rec.device['device']}" if isinstance(rec.device, dict) and rec.device else ""),
         "",
         "| metric | base model (before) | fine-tuned (after) | change |",
         "|---|---|---|---|",

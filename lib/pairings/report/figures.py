@@ -12,6 +12,7 @@ import pandas as pd
 
 from pairings import losses
 from pairings.data.seedcards import SeedCard, logs_loss
+from pairings.report.record import Record
 from pairings.report.stats import group
 from pairings.report.tables import label
 
@@ -106,22 +107,22 @@ def confusion(matrices: Mapping[str, np.ndarray], classes: Sequence[str]) -> plt
     return fig
 
 
-def all_loss_curves(records: list[dict], cards: Mapping[str, SeedCard]) -> plt.Figure:
+def all_loss_curves(records: list[Record], cards: Mapping[str, SeedCard]) -> plt.Figure:
     groups = group(records)
     n = len(groups)
     cols = min(3, n)
     fig, axes = plt.subplots(-(-n // cols), cols, figsize=(5.2 * cols, 3.4 * -(-n // cols)), squeeze=False)
     for ax, (name, runs) in zip(axes.flat, groups.items()):
         for r in runs:
-            steps, losses = zip(*r["training"]["loss_history"])
-            ax.plot(steps, losses, alpha=0.7, lw=1, label=f"seed {r['params']['seed']}")
-        card = cards.get(runs[0]["pairing"])
-        if logs_loss(card, runs[0]["params"]["loss"]):
+            steps, losses = zip(*r.loss_history)
+            ax.plot(steps, losses, alpha=0.7, lw=1, label=f"seed {r.seed}")
+        card = cards.get(runs[0].pairing)
+        if logs_loss(card, runs[0].loss):
             ax.plot(card.log_steps, card.log_losses, "s-", color="tab:orange", ms=3, label="seed card")
-        chance = losses.get(runs[0]["params"]["loss"]).chance(runs[0]["params"]["batch_size"])
+        chance = losses.get(runs[0].loss).chance(runs[0].batch_size)
         if chance is not None:
             ax.axhline(chance, ls="--", color="tab:red", lw=1,
-                       label=f"ln {runs[0]['params']['batch_size']}")
+                       label=f"ln {runs[0].batch_size}")
         ax.set_xscale("log"), ax.set_title(name, fontsize=10), ax.set_xlabel("step (log)"), ax.legend(fontsize=7)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
@@ -129,11 +130,11 @@ def all_loss_curves(records: list[dict], cards: Mapping[str, SeedCard]) -> plt.F
     return fig
 
 
-def stsb_retention(records: list[dict]) -> plt.Figure:
+def stsb_retention(records: list[Record]) -> plt.Figure:
     """Change in STSb Spearman per pairing: which data and loss kept or lost general similarity."""
     groups = group(records)
     names = list(groups)
-    deltas = [[r["metrics"]["after"]["stsb_spearman"] - r["metrics"]["before"]["stsb_spearman"] for r in groups[n]] for n in names]
+    deltas = [[r.after["stsb_spearman"] - r.before["stsb_spearman"] for r in groups[n]] for n in names]
     means = [float(np.mean(d)) for d in deltas]
     sds = [float(np.std(d, ddof=1)) if len(d) > 1 else 0.0 for d in deltas]
     order = np.argsort(means)
@@ -146,7 +147,7 @@ def stsb_retention(records: list[dict]) -> plt.Figure:
         ax.text(end, y, label, va="center", ha="left" if means[i] >= 0 else "right", fontsize=8)
     ax.axvline(0, color="black", lw=0.8)
     ax.margins(x=0.45)  # room for the labels
-    bases = {round(r["metrics"]["before"]["stsb_spearman"], 4) for r in records}
+    bases = {round(r.before["stsb_spearman"], 4) for r in records}
     ax.set_xlabel("STSb test Spearman: fine-tuned − base" + (f" ({bases.pop():.4f})" if len(bases) == 1 else ""))
     ax.set_title("General similarity kept or lost")
     fig.tight_layout()

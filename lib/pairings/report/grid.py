@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pairings import losses
-from pairings.data import seed_pairings
+from pairings.report.record import Record
 from pairings.report.stats import change_text, group, markdown
 from pairings.report.tables import label
 
@@ -34,33 +34,23 @@ def grid_column(params: dict) -> str | None:
     return loss if variant in ("", loss) else None
 
 
-def data_set_of(record: dict) -> str:
-    """A record's data set (older records name none: their seed pairing's)."""
-    return record["params"].get("data_set") or seed_pairings().get(record["pairing"], record["pairing"])
-
-
-def grid_cells(records: list[dict], columns: tuple[str, ...] = GRID_COLUMNS) -> dict[tuple[str, str], list[dict]]:
+def grid_cells(records: list[Record], columns: tuple[str, ...] = GRID_COLUMNS) -> dict[tuple[str, str], list[Record]]:
     """The records that are cells of the data × loss grid, by (data set, column), over seeds (see
     ``grid_column``), for the columns asked. Ablations and probes alone are not cells."""
-    cells: dict[tuple[str, str], list[dict]] = {}
+    cells: dict[tuple[str, str], list[Record]] = {}
     for r in records:
-        column = grid_column(r["params"])
+        column = grid_column(r.params)
         if column in columns:
-            cells.setdefault((data_set_of(r), column), []).append(r)
+            cells.setdefault((r.data_set, column), []).append(r)
     return cells
 
 
-def changes(runs: list[dict], metric: str) -> list[float]:
+def changes(runs: list[Record], metric: str) -> list[float]:
     """after − before of ``metric`` ("task": each run's own task metric) over the runs that have it."""
-    out = []
-    for r in runs:
-        key = r["task_metric"] if metric == "task" else metric
-        if key in r["metrics"]["before"] and key in r["metrics"]["after"]:
-            out.append(r["metrics"]["after"][key] - r["metrics"]["before"][key])
-    return out
+    return [r.change(metric) for r in runs if r.has(r.task_metric if metric == "task" else metric)]
 
 
-def grid_table(records: list[dict]) -> pd.DataFrame:
+def grid_table(records: list[Record]) -> pd.DataFrame:
     """Rows: data set; columns: (loss, quantity). Each cell: the change of the task metric (named), of STSb
     and of SICK-R, mean ± sd over seeds, "(n.s.)" where within the seed spread; "—" where no run."""
     cells = grid_cells(records)
@@ -71,7 +61,7 @@ def grid_table(records: list[dict]) -> pd.DataFrame:
         row = {}
         for loss in columns:
             runs = cells.get((d, loss), [])
-            row[(loss, "task metric")] = runs[0]["task_metric"] if runs else "—"
+            row[(loss, "task metric")] = runs[0].task_metric if runs else "—"
             for metric, name in GRID_METRICS.items():
                 values = changes(runs, metric)
                 row[(loss, f"{name} change")] = change_text(values, 3 if metric == "task" else 4) if values else "—"
@@ -82,7 +72,7 @@ def grid_table(records: list[dict]) -> pd.DataFrame:
     return table
 
 
-def grid_markdown(records: list[dict]) -> str:
+def grid_markdown(records: list[Record]) -> str:
     """The grid for the README (`python -m pairings table --grid`): per data set its task metric, and per loss
     the change of the task metric, STSb and SICK-R ("—": no run, or a record from before SICK-R); then the
     decomposition of each change into data and loss effects."""
@@ -119,7 +109,7 @@ class Decomposition:
     share: dict[str, float]  # of the sum of squares around the grand mean: data, loss, residual
 
 
-def decompose(records: list[dict], metric: str, columns: tuple[str, ...] = GRID_LOSSES) -> Decomposition | None:
+def decompose(records: list[Record], metric: str, columns: tuple[str, ...] = GRID_LOSSES) -> Decomposition | None:
     """The two-way main effects of the data set and the loss on the mean change of ``metric`` per grid cell
     (sum-to-zero effects, fitted by least squares, so a grid with missing cells works too); what they
     leave is the residual (the interaction). None where the cells cannot tell the effects apart: fewer than two
@@ -165,7 +155,7 @@ def decompose(records: list[dict], metric: str, columns: tuple[str, ...] = GRID_
                          share if total else {"data": 0.0, "loss": 0.0, "residual": 0.0})
 
 
-def decomposition_table(records: list[dict], columns: tuple[str, ...] = GRID_LOSSES) -> pd.DataFrame:
+def decomposition_table(records: list[Record], columns: tuple[str, ...] = GRID_LOSSES) -> pd.DataFrame:
     """Each metric's grand mean change, every data set's and every loss's effect, and the share of the
     variation the data, the loss and the residual (interaction) explain; "—" where a metric's cells cannot
     be decomposed (see ``decompose``). ``columns``: the grid's columns to decompose over (``FITTED_LOSSES``:
@@ -183,22 +173,22 @@ def decomposition_table(records: list[dict], columns: tuple[str, ...] = GRID_LOS
     return pd.DataFrame(out).fillna("—")
 
 
-def transfer_matrix(records: list[dict]) -> pd.DataFrame:
+def transfer_matrix(records: list[Record]) -> pd.DataFrame:
     """Rows: each run (pairing and variant); columns: every seed data set's task (head-free metric); values:
     the mean over seeds of after − before. Runs without a transfer row are left out."""
     rows, names = {}, {}
     for name, runs in group(records).items():
-        runs = [r for r in runs if r.get("transfer")]
+        runs = [r for r in runs if r.transfer]
         if not runs:
             continue
-        tasks = runs[0]["transfer"]["metrics"]
+        tasks = runs[0].transfer["metrics"]
         names.update({t: f"{t}: {m}" for t, m in tasks.items()})
-        rows[name] = {t: float(np.mean([r["transfer"]["after"][t] - r["transfer"]["before"][t] for r in runs])) for t in tasks}
+        rows[name] = {t: float(np.mean([r.transfer_change(t) for r in runs])) for t in tasks}
     table = pd.DataFrame(rows).T
     return table.rename(columns=names)
 
 
-def grid_conclusions(records: list[dict]) -> list[str]:
+def grid_conclusions(records: list[Record]) -> list[str]:
     """Sentences about the grid whose every number comes from the records."""
     cells, out = grid_cells(records, GRID_LOSSES), []
     for metric, name in (("stsb_spearman", "STSb"), ("sick_spearman", "SICK-R")):
@@ -224,7 +214,7 @@ def grid_conclusions(records: list[dict]) -> list[str]:
                        f"{kindest} ({dec.loss[kindest]:+.4f}).")
     matrix = transfer_matrix(records)
     if len(matrix) > 1:
-        data_set = {name: runs[0]["params"].get("data_set") or "?" for name, runs in group(records).items()}
+        data_set = {name: runs[0].data_set or "?" for name, runs in group(records).items()}
         others = {n: float(matrix.loc[n, [c for c in matrix.columns if not c.startswith(f"{data_set[n]}: ")]].mean())
                   for n in matrix.index}
         best, worst = max(others, key=others.get), min(others, key=others.get)
@@ -235,18 +225,18 @@ def grid_conclusions(records: list[dict]) -> list[str]:
 
 # ---- SoftmaxLoss's head: the card's random head, the head fitted first, the probe alone ----------------------
 
-def head_table(records: list[dict]) -> pd.DataFrame:
+def head_table(records: list[Record]) -> pd.DataFrame:
     """Every run with a head (SoftmaxLoss): how it started, the accuracy of its trained head, of the head it
     started from and of heads drawn from other seeds on its encoder (``pairings.train.head.diagnose``), how far the
     head's weights moved, and the share of the trained head's lead over unseen heads that training the head gave."""
     rows = {}
     for r in records:
-        h = r.get("head")
+        h = r.head
         if not h:
             continue
         acc, w = h["accuracy"], h["weights"]
         unseen = [v for k, v in acc.items() if k.startswith("unseen_seed_")]
-        rows[r["run"]] = {"head started": {"drawn": "at random", "fitted": "fitted first", "probe": "probe alone"}[h.get("start", "drawn")],
+        rows[r.run] = {"head started": {"drawn": "at random", "fitted": "fitted first", "probe": "probe alone"}[h.get("start", "drawn")],
                           "scored on": h["pairs"], "trained head": f"{acc['trained']:.3f}",
                           "starting head": f"{acc['start']:.3f}", "unseen heads": f"{np.mean(unseen):.3f}",
                           "weights moved": f"{w['mean_abs_change'] / w['mean_abs_start']:.0%}",
@@ -254,20 +244,20 @@ def head_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def fitted_head_table(records: list[dict]) -> pd.DataFrame:
+def fitted_head_table(records: list[Record]) -> pd.DataFrame:
     """Per data set, SoftmaxLoss three ways: the card's recipe (a random head), the head fitted first (LP-FT) and
     the probe alone (the head fitted, the encoder untouched): the change of the head's task metric where the data
     set has one for a head (SNLI's NLI accuracy; elsewhere the head-free task metric), of STSb and of SICK-R, mean
     ± sd over seeds."""
-    by: dict[tuple[str, str], list[dict]] = {}
+    by: dict[tuple[str, str], list[Record]] = {}
     for r in records:
-        if not losses.has_head(r["params"]["loss"]):
+        if not losses.has_head(r.loss):
             continue
-        column = grid_column(r["params"])
-        way = ("probe alone" if r["params"].get("epochs", 1) == 0 else "head fitted first" if column == FITTED
+        column = grid_column(r.params)
+        way = ("probe alone" if r.params.get("epochs", 1) == 0 else "head fitted first" if column == FITTED
                else "card's recipe" if column is not None else None)
         if way:
-            by.setdefault((data_set_of(r), way), []).append(r)
+            by.setdefault((r.data_set, way), []).append(r)
     rows = {}
     for d in dict.fromkeys(d for d, _ in by):
         if (d, "head fitted first") not in by and (d, "probe alone") not in by:
@@ -278,7 +268,7 @@ def fitted_head_table(records: list[dict]) -> pd.DataFrame:
             for metric, name in GRID_METRICS.items():
                 values = changes(runs, metric)
                 row[f"{name} change"] = change_text(values, 3 if metric == "task" else 4) if values else "—"
-            row["task metric"] = label(runs[0]["task_metric"]) if runs else "—"
+            row["task metric"] = label(runs[0].task_metric) if runs else "—"
             rows[(d, way)] = row
     table = pd.DataFrame(rows).T
     if len(table):

@@ -8,9 +8,10 @@ import os
 import platform
 import sys
 import time
+from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -45,8 +46,9 @@ def device_info(device: str) -> dict[str, Any]:
 
 def build(params: Params, *, data: dict, before: dict, after: dict, training: dict, task_metric: str,
           timings: dict, device: str, notes: list[str] | None = None, extra: dict | None = None,
-          base_model: dict | None = None, transfer: dict | None = None, head: dict | None = None) -> dict:
-    return _plain({
+          base_model: dict | None = None, transfer: dict | None = None, head: dict | None = None) -> "Record":
+    """A new run's record (its versions, device and creation time taken now)."""
+    return Record.from_dict(_plain({
         "schema": SCHEMA,
         "pairing": params.pairing, "profile": params.profile, "run": params.run_name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -54,10 +56,154 @@ def build(params: Params, *, data: dict, before: dict, after: dict, training: di
         "device": device_info(device),
         "data": data, "task_metric": task_metric,
         "metrics": {"before": before, "after": after},
-        **({"transfer": transfer} if transfer else {}),
-        **({"head": head} if head else {}),  # a loss with a head: what its head and its encoder learned
+        "transfer": transfer or None, "head": head or None,
         "training": training, "timings": timings, "notes": notes or [], "extra": extra or {},
-    })
+    }))
+
+
+class RecordError(ValueError):
+    """A file that is not a run record; the message names the file and what is wrong."""
+
+
+@dataclass
+class Record:
+    """One run's record, as its JSON holds it. The statistics, the site and the runner read its fields and the
+    properties below; ``from_dict`` migrates what older records left implicit, ``to_dict`` writes the JSON."""
+
+    pairing: str
+    profile: str
+    run: str
+    params: dict[str, Any]  # every parameter of the run (Params.to_dict())
+    data: dict[str, Any]  # sources, sizes, sanity counts, the stand-in
+    metrics: dict[str, dict[str, float]]  # {"before": {...}, "after": {...}}
+    training: dict[str, Any]  # loss history, steps, seconds, the path and loop
+    timings: dict[str, float]
+    task_metric: str = ""  # the held-out task's headline metric
+    schema: int = SCHEMA
+    created: str = ""
+    base_model: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    device: dict[str, Any] = field(default_factory=dict)
+    transfer: dict[str, Any] | None = None  # every seed task's head-free metric, before and after
+    head: dict[str, Any] | None = None  # a loss with a head: pairings.train.head.diagnose
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("pairing", "profile", "run", "params", "data", "metrics", "training", "timings")
+    ORDER: ClassVar[tuple[str, ...]] = ("schema", "pairing", "profile", "run", "created", "params", "base_model",
+                                        "versions", "device", "data", "task_metric", "metrics", "transfer", "head",
+                                        "training", "timings", "notes", "extra")
+
+    # ---- reading and writing ------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "Record":
+        """A record from its JSON object (``RecordError`` if it is not one), older records migrated: a record made
+        before data sets had names gets its seed pairing's; the training path, dropout and loop it ran with are made
+        explicit where its parameters left them implicit (see ``rerun_params``)."""
+        if not isinstance(raw, dict):
+            raise RecordError("not a run record (not a JSON object)")
+        missing = [k for k in cls.REQUIRED if k not in raw]
+        if missing:
+            raise RecordError(f"not a run record (no {', '.join(missing)})")
+        known = {f.name for f in fields(cls)}
+        rec = cls(**{k: v for k, v in raw.items() if k in known})
+        rec.params = dict(rec.params)
+        rec.params.setdefault("data_set", seed_pairings().get(rec.pairing, rec.pairing))
+        return rec
+
+    @classmethod
+    def load(cls, path: Path) -> "Record":
+        """The record in ``path``; ``RecordError`` naming the file if it is empty, truncated or not a record."""
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise RecordError(f"{path}: unreadable ({type(err).__name__}: {err})") from None
+        try:
+            return cls.from_dict(raw)
+        except RecordError as err:
+            raise RecordError(f"{path}: {err}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object, its keys in the order records have always had (``transfer`` and ``head`` only where
+        the run has them)."""
+        values = asdict(self)
+        return {k: values[k] for k in self.ORDER if not (k in ("transfer", "head") and values[k] is None)}
+
+    def save(self, folder: Path) -> Path:
+        """Write ``record.json`` into ``folder``."""
+        return write(self, folder)
+
+    # ---- what the statistics read -------------------------------------------------------------------
+
+    @property
+    def loss(self) -> str:
+        return self.params["loss"]
+
+    @property
+    def seed(self) -> int:
+        return self.params.get("seed", 42)
+
+    @property
+    def variant(self) -> str:
+        return self.params.get("variant", "")
+
+    @property
+    def data_set(self) -> str:
+        return self.params["data_set"]
+
+    @property
+    def batch_size(self) -> int:
+        return self.params["batch_size"]
+
+    @property
+    def name(self) -> str:
+        """The pairing and its variant: what its runs over seeds share."""
+        return self.pairing + (f".{self.variant}" if self.variant else "")
+
+    @property
+    def before(self) -> dict[str, float]:
+        return self.metrics["before"]
+
+    @property
+    def after(self) -> dict[str, float]:
+        return self.metrics["after"]
+
+    def has(self, metric: str) -> bool:
+        """Whether the record has ``metric`` before and after."""
+        return metric in self.before and metric in self.after
+
+    def change(self, metric: str) -> float:
+        """after − before of ``metric`` ("task": the run's own task metric)."""
+        key = self.task_metric if metric == "task" else metric
+        return self.after[key] - self.before[key]
+
+    @property
+    def loss_history(self) -> list[list[float]]:
+        return self.training["loss_history"]
+
+    @property
+    def resumed_from_step(self) -> int | None:
+        """The checkpoint step a resumed run started from (its timings cover only the steps after it)."""
+        return self.training.get("resumed_from_step")
+
+    def transfer_change(self, task: str) -> float:
+        """after − before of a seed task's head-free metric (the record's row of the transfer matrix)."""
+        return self.transfer["after"][task] - self.transfer["before"][task]
+
+    def rerun_params(self) -> dict[str, Any]:
+        """The parameters to re-run this record with, what it left implicit made explicit: a record made before
+        ``fast_path`` (or ``fast_dropout``, or a loop "auto" chose) trained on the path its ``training`` names,
+        whatever today's default."""
+        params = dict(self.params)
+        params.setdefault("fast_path", self.training.get("path", "trainer") == "fast")
+        # a record made before ``fast_dropout`` was a parameter used torch's dropout
+        params.setdefault("fast_dropout", any("PCG64" in o for o in self.training.get("options", [])))
+        # "auto" chose the trainer's loop on the CPU before the lean loop became its choice there; records made
+        # before the lean loop existed trained in the trainer's: the loop the record names
+        if params.get("train_loop", "auto") == "auto":
+            params["train_loop"] = self.training.get("loop", "trainer")
+        return params
 
 
 def _plain(value: Any) -> Any:
@@ -91,32 +237,24 @@ def check_finite(training: dict | None, metrics: dict[str, dict]) -> None:
                 raise BrokenRun(f"metric {key!r} {phase} fine-tuning is {value}; the run is not saved")
 
 
-def write(record: dict, output_dir: Path) -> Path:
+def write(record: "Record", output_dir: Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "record.json"
-    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(record.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 
-def load_all(profile: str) -> list[dict]:
-    """The records of a profile's reports: the seed pairings first, in the cards' order."""
+def load_all(profile: str) -> list[Record]:
+    """The records of a profile's reports, the seed pairings first, in the cards' order; a file that is not one
+    is skipped with a one-line warning naming it."""
     records = [r for r in map(_read, sorted(config.report_dir(profile).glob("*.json"))) if r is not None]
     order = {name: i for i, name in enumerate(seed_pairings())}
-    return sorted(records, key=lambda r: (order.get(r["pairing"], 99), r["run"]))
+    return sorted(records, key=lambda r: (order.get(r.pairing, 99), r.run))
 
 
-RECORD_KEYS = ("pairing", "profile", "run", "params", "data", "metrics", "training", "timings")
-
-
-def _read(path: Path) -> dict | None:
-    """A run record, or None with a one-line warning naming the file when it is empty, truncated or not one."""
+def _read(path: Path) -> Record | None:
     try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
-        missing = [k for k in RECORD_KEYS if k not in rec] if isinstance(rec, dict) else ["a JSON object"]
-        why = f"not a run record (no {', '.join(missing)})" if missing else ""
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        rec, why = None, f"unreadable ({type(err).__name__}: {err})"
-    if why:
-        print(f"warning: {path}: {why}; skipped", file=sys.stderr)
+        return Record.load(path)
+    except RecordError as err:
+        print(f"warning: {err}; skipped", file=sys.stderr)
         return None
-    return rec

@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from pairings.report.record import Record
 from pairings.report.tables import label
 
 
@@ -43,25 +44,25 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def index_html(profile: str, records: list[dict], pages: dict[str, str], failed: list[str]) -> str:
+def index_html(profile: str, records: list[Record], pages: dict[str, str], failed: list[str]) -> str:
     """The profile's front page: one row per run with its headline numbers, linking each report."""
     esc = html.escape
     rows = []
     for r in records:
-        m, task = r["metrics"], r["task_metric"]
-        page = pages.get(r["run"])
-        name = f'<a href="{esc(page)}">{esc(r["run"])}</a>' if page else esc(r["run"])
+        m, task = r.metrics, r.task_metric
+        page = pages.get(r.run)
+        name = f'<a href="{esc(page)}">{esc(r.run)}</a>' if page else esc(r.run)
         rows.append(
             "<tr>" + "".join(f"<td>{c}</td>" for c in (
-                name, esc(r["data"].get("train_source", "")) + (f'<br><small>stand-in: {esc(r["data"]["stand_in"])}</small>'
-                                                                  if r["data"].get("stand_in") else ""), esc(r["params"]["loss"]),
-                r["data"].get("train_pairs", ""), r["training"].get("steps", ""),
+                name, esc(r.data.get("train_source", "")) + (f'<br><small>stand-in: {esc(r.data["stand_in"])}</small>'
+                                                                  if r.data.get("stand_in") else ""), esc(r.loss),
+                r.data.get("train_pairs", ""), r.training.get("steps", ""),
                 f'{esc(label(task))}: {_fmt(m["before"].get(task))} → <b>{_fmt(m["after"].get(task))}</b>',
                 f'{_fmt(m["before"].get("stsb_spearman"), 4)} → <b>{_fmt(m["after"].get("stsb_spearman"), 4)}</b>',
-                f'{r["timings"].get("total_seconds", 0):.0f} s' + (
-                    f'<br><small>resumed at step {r["training"]["resumed_from_step"]}</small>'
-                    if r["training"].get("resumed_from_step") else ""),
-                esc(r["device"].get("gpu", r["device"]["device"])),
+                f'{r.timings.get("total_seconds", 0):.0f} s' + (
+                    f'<br><small>resumed at step {r.training["resumed_from_step"]}</small>'
+                    if r.resumed_from_step else ""),
+                esc(r.device.get("gpu", r.device["device"])),
             )) + "</tr>")
     extra = ""
     if "summary" in pages:

@@ -266,11 +266,11 @@ class Run:
                               transfer=self.transfer and {
                                   "metrics": {name: t.headline(None) for name, t in self.transfer_tasks.items()},
                                   **self.transfer})
-        print(f"record: {rec['run']} ({rec['profile']}), {rec['timings']['total_seconds']:.0f} s in all")
+        print(f"record: {rec.run} ({rec.profile}), {rec.timings['total_seconds']:.0f} s in all")
         return rec
 
 
-def save_run(params: Params, model, *, started: float, **fields) -> dict:
+def save_run(params: Params, model, *, started: float, **fields) -> record.Record:
     """The last step of every pairing notebook: save the model with its card (sentence-transformers' card,
     the run's lineage and its evaluation before and after: pairings.report.cards) and write the run record into
     the run's output folder."""
@@ -284,6 +284,6 @@ def save_run(params: Params, model, *, started: float, **fields) -> dict:
         t = time.perf_counter()
         cards.save(model, out / "model", rec)
         model_seconds = time.perf_counter() - t
-    rec["timings"].update({"save_model_seconds": model_seconds, "total_seconds": time.perf_counter() - started})
+    rec.timings.update({"save_model_seconds": model_seconds, "total_seconds": time.perf_counter() - started})
     record.write(rec, out)
     return rec

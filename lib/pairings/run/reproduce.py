@@ -8,6 +8,7 @@ import shutil
 
 from pairings import config
 from pairings.params import Params
+from pairings.report.record import Record
 from pairings.run.plan import preflight
 from pairings.run.signals import Interrupted, interrupted
 from pairings.run.staging import clear, injected, locked, notebook_of, run_notebook
@@ -24,8 +25,8 @@ def reproduce(profile: str, run_name: str, tolerance: float = REPRODUCE_TOLERANC
     published = out / f"{run_name}.json"
     if not published.is_file():
         raise FileNotFoundError(f"{published.relative_to(config.PROJ_ROOT)}: no such run record")
-    old = json.loads(published.read_text(encoding="utf-8"))
-    params = Params.from_mapping({**record_params(old), "output_dir": None, "resume": False}, source=str(published))
+    old = Record.load(published)
+    params = Params.from_mapping({**old.rerun_params(), "output_dir": None, "resume": False}, source=str(published))
     preflight(params)
     staging = out / ".staging" / f"{run_name}.reproduce"
     with locked(staging):
@@ -38,7 +39,7 @@ def reproduce(profile: str, run_name: str, tolerance: float = REPRODUCE_TOLERANC
             raise interrupted(err, f"{run_name}.reproduce", staging, keep=False) from None
     if not ok:
         raise RuntimeError(f"the re-run of {run_name} failed; see {staging}")
-    new = json.loads((staging / "record.json").read_text(encoding="utf-8"))
+    new = Record.load(staging / "record.json")
     result = {"run": run_name, "profile": profile, **compare_records(old, new, tolerance)}
     target = out / "reproduced" / f"{run_name}.json"
     target.parent.mkdir(exist_ok=True)
@@ -50,31 +51,16 @@ def reproduce(profile: str, run_name: str, tolerance: float = REPRODUCE_TOLERANC
     return result
 
 
-def record_params(rec: dict) -> dict:
-    """A record's parameters, with what it left implicit made explicit: a record made before ``fast_path``
-    (or ``fast_dropout``, or a loop ``auto`` chose) was a parameter trained on the path its ``training`` names,
-    whatever today's default."""
-    params = dict(rec["params"])
-    params.setdefault("fast_path", rec["training"].get("path", "trainer") == "fast")
-    # a record made before ``fast_dropout`` was a parameter used torch's dropout
-    params.setdefault("fast_dropout", any("PCG64" in o for o in rec["training"].get("options", [])))
-    # "auto" chose the trainer's loop on the CPU before the lean loop became its choice there; records made
-    # before the lean loop existed trained in the trainer's: the loop the record names
-    if params.get("train_loop", "auto") == "auto":
-        params["train_loop"] = rec["training"].get("loop", "trainer")
-    return params
-
-
-def compare_records(old: dict, new: dict, tolerance: float) -> dict:
+def compare_records(old: Record, new: Record, tolerance: float) -> dict:
     """Every metric of two records of the same run, before and after fine-tuning, and their loss histories."""
-    gaps = {f"{phase} {key}": abs(new["metrics"][phase].get(key, float("inf")) - value)
-            for phase in ("before", "after") for key, value in old["metrics"][phase].items()
+    gaps = {f"{phase} {key}": abs(new.metrics[phase].get(key, float("inf")) - value)
+            for phase in ("before", "after") for key, value in old.metrics[phase].items()
             if isinstance(value, (int, float))}
-    losses = dict(map(tuple, old["training"]["loss_history"]))
-    loss_gap = max((abs(loss - losses[step]) for step, loss in new["training"]["loss_history"] if step in losses),
+    losses = dict(map(tuple, old.loss_history))
+    loss_gap = max((abs(loss - losses[step]) for step, loss in new.loss_history if step in losses),
                    default=float("inf"))
     worst = max(gaps.values())
     return {"tolerance": tolerance, "within_tolerance": worst <= tolerance, "largest_metric_gap": worst,
-            "largest_loss_gap": loss_gap, "record_created": old["created"], "rerun_created": new["created"],
-            "device": new["device"], "versions": new["versions"], "metric_gaps": gaps,
-            "train_seconds": {"record": old["training"]["train_seconds"], "rerun": new["training"]["train_seconds"]}}
+            "largest_loss_gap": loss_gap, "record_created": old.created, "rerun_created": new.created,
+            "device": new.device, "versions": new.versions, "metric_gaps": gaps,
+            "train_seconds": {"record": old.training["train_seconds"], "rerun": new.training["train_seconds"]}}
