@@ -21,6 +21,7 @@ from pairings import data as data_sets
 from pairings.evaluate import metrics
 from pairings.params import Params
 from pairings.report import site, tables
+from pairings.report.record import Record
 from pairings.train import base_model, trainer
 
 
@@ -174,9 +175,9 @@ def test_hostile_strings_are_shown_escaped_and_never_run(tmp_path):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_index_page_escapes_hostile_record_fields(tmp_path):
-    rec = json.loads((config.report_dir("quick") / "udemy-cosine.json").read_text())
-    rec["data"]["train_source"] = HOSTILE[0]
-    rec["run"] = HOSTILE[1]
+    rec = Record.load(config.report_dir("quick") / "udemy-cosine.json")
+    rec.data["train_source"] = HOSTILE[0]
+    rec.run = HOSTILE[1]
     page = tmp_path / "index.html"
     page.write_text(site.index_html("quick", [rec], {}, []))
     dom = _dom(page)

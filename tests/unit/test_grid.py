@@ -118,14 +118,14 @@ def test_a_grid_cells_notebook_says_it_is_not_its_seed_pairing(capsys):
 def test_a_grid_cell_is_not_an_ablation_and_an_ablation_compares_what_both_have():
     seed = [rec("snli", "softmax", -0.49, seed=s) for s in (42, 43)]
     for r in seed:
-        r.update(task_metric="nli_accuracy", metrics={"before": {"nli_accuracy": 0.3, "stsb_spearman": 0.82},
-                                                      "after": {"nli_accuracy": 0.64, "stsb_spearman": 0.33}})
+        r.task_metric = "nli_accuracy"
+        r.metrics = {"before": {"nli_accuracy": 0.3, "stsb_spearman": 0.82}, "after": {"nli_accuracy": 0.64, "stsb_spearman": 0.33}}
     cell = rec("snli", "mnrl", -0.005)  # a record made later: the head-free metric the older seed records lack
-    cell.update(task_metric="entailment_auc")
-    cell["metrics"]["after"]["entailment_auc"] = cell["metrics"]["before"]["entailment_auc"] = 0.8
+    cell.task_metric = "entailment_auc"
+    cell.after["entailment_auc"] = cell.before["entailment_auc"] = 0.8
     ablation = rec("snli", "softmax", -0.45, variant="longer")
-    ablation["task_metric"] = "entailment_auc"
-    ablation["metrics"]["after"].update(entailment_auc=0.7, nli_accuracy=0.6)
+    ablation.task_metric = "entailment_auc"
+    ablation.after.update(entailment_auc=0.7, nli_accuracy=0.6)
     table = stats.ablations(seed + [cell, ablation])
     assert set(table.index.get_level_values("ablation")) == {"snli-softmax.longer"}
     # its own task metric (entailment AUC) is left out: the seed records lack it

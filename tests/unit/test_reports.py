@@ -31,10 +31,10 @@ def test_a_seed_pairing_under_another_loss_is_a_grid_cell_of_its_own():
     """snli-softmax.mnrl: SNLI shaped for MNRL (premise → entailed hypothesis, a contradiction as the hard
     negative), its head-free headline, no head, and its own page in the index."""
     softmax, mnrl = RECORDS["snli-softmax"], RECORDS["snli-softmax.mnrl"]
-    assert softmax["task_metric"] == "nli_accuracy" and mnrl["task_metric"] == "entailment_auc"
-    assert "nli_accuracy" not in mnrl["metrics"]["after"]  # no head without SoftmaxLoss
-    assert mnrl["params"]["loss"] == "mnrl" and mnrl["params"]["variant"] == "mnrl"
-    assert mnrl["data"]["train_pairs"] == softmax["params"]["train_pairs"]  # triplets of the whole split, then cut
+    assert softmax.task_metric == "nli_accuracy" and mnrl.task_metric == "entailment_auc"
+    assert "nli_accuracy" not in mnrl.metrics["after"]  # no head without SoftmaxLoss
+    assert mnrl.params["loss"] == "mnrl" and mnrl.params["variant"] == "mnrl"
+    assert mnrl.data["train_pairs"] == softmax.params["train_pairs"]  # triplets of the whole split, then cut
     nb = nbformat.read(QUICK / "snli-softmax.mnrl.ipynb", as_version=4)
     assert any("MultipleNegativesRankingLoss on snli: (premise, entailed hypothesis" in o.get("text", "")
                for c in nb.cells for o in c.get("outputs", []))
@@ -49,7 +49,7 @@ def test_every_record_has_sick_and_the_transfer_row(run):
         assert set(rec.transfer[phase]) == set(rec.transfer["metrics"]) == {"quora", "ncert", "snli", "greetings", "udemy"}
     quick = Params.load("quick", "quora-mnrl")
     assert rec.data["sick_pairs"] == quick.sick_pairs and rec.metrics["before"]["stsb_spearman"] == pytest.approx(
-        RECORDS["quora-mnrl"]["metrics"]["before"]["stsb_spearman"])  # the same base model, the same pairs
+        RECORDS["quora-mnrl"].metrics["before"]["stsb_spearman"])  # the same base model, the same pairs
 
 
 @pytest.mark.parametrize("run", sorted(RECORDS))
@@ -103,8 +103,9 @@ def test_summary_conclusions_are_computed_from_the_records():
 
 def test_seed_reference_averages_our_loss_like_the_card():
 
-    rec = {"pairing": "greetings-mnrl", "run": "g", "params": {"variant": "", "loss": "mnrl"},
-           "training": {"loss_history": [[s, 2.0 + (s > 500)] for s in range(1, 1001)]}, "extra": {}}
+    rec = record.Record.from_dict({"pairing": "greetings-mnrl", "profile": "local", "run": "g", "params": {"variant": "", "loss": "mnrl"},
+                                   "data": {}, "metrics": {}, "timings": {},
+                                   "training": {"loss_history": [[s, 2.0 + (s > 500)] for s in range(1, 1001)]}, "extra": {}})
     table = stats.seed_reference([rec], {"greetings-mnrl": seedcards.SeedCard(
         "greetings-mnrl", "003", 3000, [(1.3, 500, 2.13), (2.7, 1000, 2.08)], [], None, 256, True, {}, [])})
     assert table.loc[("greetings-mnrl", "loss at step 500"), "ours"] == 2.0

@@ -142,7 +142,7 @@ def conclusions(records: list[Record]) -> list[str]:
                     float(np.mean([r.after["unrelated_cosine"] for r in runs]))) for n, runs in groups.items()}
     best = max(task_gain, key=task_gain.get)
     worst = min(stsb_change, key=stsb_change.get)
-    metric = lambda n: label(groups[n][0]["task_metric"])
+    metric = lambda n: label(groups[n][0].task_metric)
     out = [
         f"Largest gain on its own task: {best}, {metric(best)} {task_gain[best]:+.3f} (absolute, base → fine-tuned).",
         f"Most general similarity lost: {worst}, STSb Spearman {stsb_change[worst]:+.4f} (from {stsb_before[worst]:.4f}).",
