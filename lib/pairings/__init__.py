@@ -1,8 +1,8 @@
 """minilm-pairings: how the data and the loss shape a fine-tuned all-MiniLM-L6-v2.
 
-One module per study step: ``params`` (the typed recipe), ``data``, ``train``, ``evaluate``,
-``seedcards`` (what each seed model card reports), ``record`` (one JSON per run), ``report``
-(figures, HTML) and ``runner`` (papermill over the notebooks). Paths live in ``config``.
+One package per step of a run, in the order its data flow: ``params`` (the typed recipe), ``data`` (the data sets
+and their held-out tasks), ``train``, ``evaluate``, ``report`` (records, statistics, figures, HTML); ``run`` on
+top (the notebooks' steps, papermill, the command line). ``losses`` is the loss registry, ``config`` every path.
 """
 
 __version__ = "0.1.0"

@@ -12,7 +12,7 @@ import pandas as pd
 from pairings import losses
 from pairings.data.seedcards import SeedCard, logs_loss
 from pairings.report.record import Record
-from pairings.report.tables import label
+from pairings.report.tables import label, loss_tail
 
 
 def group(records: list[Record]) -> dict[str, list[Record]]:
@@ -157,8 +157,7 @@ def conclusions(records: list[Record]) -> list[str]:
         r = runs[0]
         if losses.get(r.loss).in_batch_negatives:  # the mean of the last tenth of the logged losses
             chance = losses.get(r.loss).chance(r.batch_size)
-            end = float(np.mean([np.mean([x for _, x in h[-max(1, len(h) // 10):]])
-                                 for h in (x.loss_history for x in runs)]))
+            end = float(np.mean([loss_tail(x.loss_history) for x in runs]))
             if abs(end - chance) < 0.1:
                 seeds = f" (mean over {len(runs)} seeds)" if len(runs) > 1 else ""
                 out.append(f"{n}: the loss ends at {end:.3f}{seeds}, within 0.1 of ln {r.batch_size} = "

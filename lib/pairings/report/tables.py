@@ -112,3 +112,9 @@ def problems(loaded: Loaded, text_columns: list[str]) -> dict[str, int]:
     if len(text_columns) == 2:
         out["identical pair texts"] = sum(a == b for a, b in pairs)
     return out
+
+
+def loss_tail(history: Sequence[Sequence[float]]) -> float:
+    """The mean of the last tenth of a run's logged losses [[step, loss], ...]: where its training ended."""
+    tail = [loss for _, loss in history[-max(1, len(history) // 10):]]
+    return sum(tail) / len(tail)

@@ -218,9 +218,7 @@ class Run:
 
     def loss_tail(self) -> float:
         """The mean of the last tenth of the logged losses."""
-        history = self.training["loss_history"]
-        tail = [loss for _, loss in history[-max(1, len(history) // 10):]]
-        return sum(tail) / len(tail)
+        return tables.loss_tail(self.training["loss_history"])
 
     # ---- 7: the card's example -------------------------------------------------------------------
 

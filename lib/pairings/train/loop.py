@@ -1,33 +1,11 @@
-"""The lean training loop: the trainer's batches, optimiser and schedule, without the trainer's per-step work.
-
-On a GPU a MiniLM step is a few milliseconds of kernels, and the trainer's own per-step work costs more:
-the collator tokenizes every batch, the dataloader reads rows one by one, the loss is checked for NaN on the
-host (a synchronisation), and every batch has a new shape; on the 2-core CPU that work is a fifth of a
-greetings step (short texts, batch 8). With ``train_loop: lean`` (the default with ``fast_path``)
-:func:`train.fit <pairings.train.fit>` builds the same ``SentenceTransformerTrainer`` and takes from it
-
-* **the batches**: its own train dataloader, built by ``get_train_dataloader`` over as many rows with the
-  same batch sampler, seed and ``set_epoch`` calls, yields the same row indices in the same order;
-* **the optimiser and the schedule**: ``create_optimizer_and_scheduler`` (AdamW, linear decay), and its
-  clipping (``max_grad_norm`` over the model's parameters, as the trainer clips; with the packed encoder on the
-  CPU, AdamW and the norm over the word-embedding rows touched, :class:`speed.WordGrad <pairings.train.speed.WordGrad>`);
-* **the callbacks and the log** (progress, the model card's training logs): the trainer's ``log`` with the
-  mean loss since the last logging step, ``grad_norm`` and ``learning_rate``, as the trainer logs them;
-
-and does the rest itself (``tests/unit/test_loop.py`` checks batches, learning rates and losses against
-the trainer's own run):
-
-* every text is tokenized **once**, by the trainer's collator, into tables on the training device; a batch is
-  a gather of its rows, padded to its longest text (on the CPU) or to the next of a few **static lengths**
-  (``speed.bert.LENGTHS``, on CUDA), so that ``torch.compile(mode="reduce-overhead")`` (``torch_compile``, CUDA only)
-  records a CUDA graph per shape and replays it;
-* **no host synchronisation per step**: the losses are summed on the device and read at logging steps, an
-  epoch's row indices go to the device in one copy (a copy from pageable host memory waits for the GPU's queue),
-  and transformers' check of a batch for padding is answered from the lengths on the host (:class:`HostPadding`);
-* **checkpoints of its own** every ``checkpoint_steps`` (weights with the loss's head, optimiser, schedule, RNG
-  states, log): ``resume`` continues from the latest, on the same batches.
-
-Nothing here changes the arithmetic of a step: float32, the same loss module, the same update.
+"""The lean training loop (``train_loop: lean``, the default with ``fast_path``): the same
+``SentenceTransformerTrainer``'s batches (its dataloader and sampler), optimiser, schedule, clipping, callbacks and
+log, without its per-step work. Every text is tokenized once into tables on the device; a batch is a gather of its
+rows, padded to its longest text on the CPU, or to a length of ``speed.bert.LENGTHS`` on CUDA (one CUDA graph per
+shape under ``torch_compile``); nothing is read back from the device between logging steps; its own checkpoints
+(weights with the loss's head, optimiser, schedule, RNG, log) resume on the same batches. The arithmetic of a step
+is the trainer's: float32, the same loss module, the same update (``tests/unit/test_loop.py`` checks batches,
+learning rates, losses and weights against the trainer's own run).
 """
 
 from __future__ import annotations
