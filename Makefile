@@ -19,11 +19,17 @@ UV     ?= uv
 # when there is one; elsewhere the lock's torch comes from PyPI's default build (CUDA on Linux), as usual.
 LOCAL_TORCH ?= $(shell grep -m1 '^torch==' $(LOCK))
 
-# nbval re-executes every committed quick notebook but greetings-mnrl's: tests/slow/test_reliability.py
-# (test_a_quick_run_reproduces_its_record) has just re-run it and compared its record metric by metric.
-NBVAL_NOTEBOOKS = $(filter-out reports/quick/greetings-mnrl.ipynb,$(sort $(wildcard reports/quick/*.ipynb)))
+# nbval re-executes the committed quick notebooks and compares their checked outputs. `make test` takes the
+# seed pairings' own (but greetings-mnrl's: tests/slow/test_reliability.py has just re-run it and compared its
+# record metric by metric) and the summary; `make test-extended` every variant's (the grid's cells, the ablations,
+# the head fitted first). CI runs both.
+NBVAL_VARIANTS = $(sort $(wildcard reports/quick/*.*.ipynb))
+NBVAL_CORE = $(filter-out $(NBVAL_VARIANTS) reports/quick/greetings-mnrl.ipynb,$(sort $(wildcard reports/quick/*.ipynb)))
+NBVAL = HF_HUB_OFFLINE=1 $(PY) -m pytest --nbval-lax --nbval-sanitize-with tests/nbval-sanitize.cfg --nbval-cell-timeout=1200 -p no:cacheprovider
+# tests/slow/ files of the extended tier: the executors that run several notebooks at once
+EXTENDED_TESTS = tests/slow/test_ray.py tests/slow/test_jobs.py
 
-.PHONY: help study test test-fast lint setup lock bench lab clean-venv
+.PHONY: help study test test-extended test-fast lint setup lock bench lab clean-venv
 
 ## List the targets
 help:
@@ -57,11 +63,15 @@ lock:
 study: setup
 	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE-1} $(PY) -m pairings run --profile $(PROFILE) --jobs $(JOBS) $(if $(PAIRING),--pairing $(PAIRING))
 
-## Everything (what CI runs): fast unit tests, slow tests (training, SIGKILL, Chromium, reproduce), then nbval
+## The tests a change must pass: unit tests, slow tests (training, SIGKILL, Chromium, reproduce), nbval of the seed pairings
 test: setup
-	HF_HUB_OFFLINE=1 $(PY) -m pytest tests
-	HF_HUB_OFFLINE=1 $(PY) -m pytest --nbval-lax --nbval-sanitize-with tests/nbval-sanitize.cfg \
-	  --nbval-cell-timeout=1200 -p no:cacheprovider $(NBVAL_NOTEBOOKS)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest tests $(addprefix --ignore=,$(EXTENDED_TESTS))
+	$(NBVAL) $(NBVAL_CORE)
+
+## The extended tier (CI runs it after make test): the Ray and --jobs executors, nbval of every variant's notebook
+test-extended: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest $(EXTENDED_TESTS)
+	$(NBVAL) $(NBVAL_VARIANTS)
 
 ## The fast unit tests only (no training, no browser, no nbval): for every edit
 test-fast: setup

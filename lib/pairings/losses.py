@@ -3,8 +3,9 @@
 A :class:`Loss` says its name (the value of the ``loss`` parameter), its label, what a training row must hold for
 it, whether it takes its negatives from the batch, whether it has a classifier of its own (a head), its chance
 level, and how sentence-transformers builds it. Everything else asks this registry: nothing outside this module
-compares a loss name with a string (a test reads the source). Adding a loss is an entry in ``REGISTRY`` plus a
-``shape_<name>`` on each data set (``pairings.data``) that can feed it.
+compares a loss name with a string (a test reads the source). Adding a loss is an entry in ``REGISTRY``, plus a
+``shape_<name>`` on each data set (``pairings.data``) that can feed it, unless it reads another loss's rows
+(``rows``: a CoSENT-style loss reads CosineSimilarityLoss's scored pairs, and every data set that feeds one feeds both).
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ class Loss:
     in_batch_negatives: bool  # the rest of the batch are its negatives: a batch of one cannot train
     head: bool  # a classifier of its own (trained with the encoder; a warm-up can fit it first)
     build: Callable  # (model, num_labels, seed) -> the sentence-transformers loss
+    rows: str = ""  # the loss whose training rows it reads, where it needs the same (e.g. a scored-pairs loss): ""
+    # for its own, made by each data set's ``shape_<name>``
+
+    @property
+    def rows_of(self) -> str:
+        """The name of the ``shape_<name>`` methods that make this loss's training rows."""
+        return self.rows or self.name
 
     def make(self, model, num_labels: int | None = None, seed: int = 42):
         """The sentence-transformers loss on ``model``; a head's initial weights are drawn from ``seed``."""

@@ -122,13 +122,14 @@ class DataSet:
 
     @classmethod
     def losses(cls) -> tuple[str, ...]:
-        """The losses this data set can be shaped for (those with a ``shape_<loss>`` method)."""
-        return tuple(loss for loss in losses.NAMES if hasattr(cls, f"shape_{loss}"))
+        """The losses this data set can be shaped for: those whose rows a ``shape_<name>`` method makes (a loss's
+        own, or the one whose rows it reads: ``losses.Loss.rows_of``)."""
+        return tuple(loss for loss in losses.NAMES if hasattr(cls, f"shape_{losses.get(loss).rows_of}"))
 
     @classmethod
     def shaping(cls, loss: str) -> str:
         """The one-line reason for the shaping of this data set for ``loss``."""
-        return (getattr(cls, f"shape_{loss}").__doc__ or "").strip().splitlines()[0]
+        return (getattr(cls, f"shape_{losses.get(loss).rows_of}").__doc__ or "").strip().splitlines()[0]
 
     @classmethod
     def show_example(cls, sentences: list[str]) -> list[str]:
@@ -145,7 +146,7 @@ class DataSet:
     def shape(self, loss: str, train: Loaded, params) -> Shaped:
         if loss not in self.losses():
             raise DataError(unshapeable(self, loss))
-        return getattr(self, f"shape_{loss}")(train.dataset, params)
+        return getattr(self, f"shape_{losses.get(loss).rows_of}")(train.dataset, params)
 
     def head_pairs(self, prepared: Prepared) -> tuple[tuple[list, list, list], str]:
         """Labelled pairs to score a loss's head on (``pairings.train.head.diagnose``): (first texts, second texts,
