@@ -111,3 +111,19 @@ def test_a_loss_is_named_in_one_module():
 ])
 def test_the_loss_name_check_catches_what_it_should(source, caught):
     assert bool(loss_name_literals(ast.parse(source))) == caught
+
+
+def private_uses(path: Path) -> list[str]:
+    """``module._name`` where ``module`` is a module of the library the file imported (``from pairings... import
+    module``): another module's private name."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and (node.module or "").startswith("pairings") for alias in node.names}
+    return [f"{path.relative_to(LIB.parent)}:{node.lineno} {node.value.id}.{node.attr}" for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in imported
+            and node.attr.startswith("_") and not node.attr.startswith("__")]
+
+
+def test_no_module_calls_another_modules_private_name():
+    found = [use for path in modules().values() for use in private_uses(path)]
+    assert not found, "\n".join(found)
