@@ -13,6 +13,7 @@ from pairings import losses
 from pairings.report.record import Record
 from pairings.report.stats import change_text, group, markdown
 from pairings.report.tables import label
+from pairings.train.head import share_text
 
 GRID_LOSSES = losses.NAMES
 FITTED_SUFFIX = "-lp"  # a loss with a head, its head fitted on the frozen encoder first (LP-FT): a column of its own
@@ -239,7 +240,7 @@ def head_table(records: list[Record]) -> pd.DataFrame:
         rows[r.run] = {"head started": {"drawn": "at random", "fitted": "fitted first", "probe": "probe alone"}[h.get("start", "drawn")],
                           "scored on": h["pairs"], "trained head": f"{acc['trained']:.3f}",
                           "starting head": f"{acc['start']:.3f}", "unseen heads": f"{np.mean(unseen):.3f}",
-                          "weights moved": f"{w['mean_abs_change'] / w['mean_abs_start']:.0%}",
+                          "weights moved": share_text(w['mean_abs_change'] / w['mean_abs_start']),
                           "from training the head": "—" if h["head_share"] is None else f"{min(max(h['head_share'], 0), 1):.0%}"}
     return pd.DataFrame(rows).T
 

@@ -143,13 +143,18 @@ REST = {"drawn": "the encoder fitting itself to its random starting head",
         "probe": "the random head's luck (the encoder is the base model's)"}
 
 
+def share_text(x: float) -> str:
+    """A share as a percentage, with a decimal below 10 % (a head that moved 0.3 % did move)."""
+    return f"{x:.1%}" if abs(x) < 0.1 else f"{x:.0%}"
+
+
 def line(acc: dict, change: dict, share: float | None, unseen: list[int], start_kind: str = "drawn") -> str:
     """The one-line diagnostic the notebook prints and the record keeps."""
     others = float(np.mean([acc[f"unseen_seed_{s}"] for s in unseen]))
     encoder = "the base encoder" if start_kind == "probe" else "the fine-tuned encoder"
     text = (f"{encoder} scores {acc['trained']:.3f} with its trained head, {acc['start']:.3f} with "
             f"{STARTS[start_kind]}, {others:.3f} with heads it never saw (seeds {', '.join(map(str, unseen))}); "
-            f"the head's weights moved {change['mean_abs_change'] / change['mean_abs_start']:.0%} of their mean size")
+            f"the head's weights moved {share_text(change['mean_abs_change'] / change['mean_abs_start'])} of their mean size")
     if share is None:
         return text + ": no head leads unseen ones, so nothing to split between head and encoder."
     share = min(max(share, 0.0), 1.0)
