@@ -114,8 +114,8 @@ def all_loss_curves(records: list[Record], cards: Mapping[str, SeedCard]) -> plt
     fig, axes = plt.subplots(-(-n // cols), cols, figsize=(5.2 * cols, 3.4 * -(-n // cols)), squeeze=False)
     for ax, (name, runs) in zip(axes.flat, groups.items()):
         for r in runs:
-            steps, losses = zip(*r.loss_history)
-            ax.plot(steps, losses, alpha=0.7, lw=1, label=f"seed {r.seed}")
+            steps, values = zip(*r.loss_history)
+            ax.plot(steps, values, alpha=0.7, lw=1, label=f"seed {r.seed}")
         card = cards.get(runs[0].pairing)
         if logs_loss(card, runs[0].loss):
             ax.plot(card.log_steps, card.log_losses, "s-", color="tab:orange", ms=3, label="seed card")

@@ -118,8 +118,8 @@ def decompose(records: list[Record], metric: str, columns: tuple[str, ...] = GRI
     sharing it with no other), or no cell left over to measure the residual."""
     means = {cell: float(np.mean(v)) for cell, runs in grid_cells(records, columns).items() if (v := changes(runs, metric))}
     data_sets = sorted({d for d, _ in means})
-    losses = [loss for loss in columns if any(c[1] == loss for c in means)]
-    if len(data_sets) < 2 or len(losses) < 2:
+    levels = [loss for loss in columns if any(c[1] == loss for c in means)]
+    if len(data_sets) < 2 or len(levels) < 2:
         return None
     cells = list(means)
     y = np.array([means[c] for c in cells])
@@ -135,14 +135,14 @@ def decompose(records: list[Record], metric: str, columns: tuple[str, ...] = GRI
                 cols[row, :] = -1.0
         return cols
 
-    xd, xl = effects(data_sets, 0), effects(losses, 1)
+    xd, xl = effects(data_sets, 0), effects(levels, 1)
     x = np.hstack([np.ones((len(cells), 1)), xd, xl])
     if np.linalg.matrix_rank(x) < x.shape[1] or len(cells) <= x.shape[1]:
         return None
     coef = np.linalg.lstsq(x, y, rcond=None)[0]
     grand, cd, cl = coef[0], coef[1:len(data_sets)], coef[len(data_sets):]
     data = dict(zip(data_sets, [*cd, -cd.sum()]))
-    loss = dict(zip(losses, [*cl, -cl.sum()]))
+    loss = dict(zip(levels, [*cl, -cl.sum()]))
     fitted = x @ coef
     residual = dict(zip(cells, y - fitted))
     total = float(((y - y.mean()) ** 2).sum())

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from pairings import config
 from pairings import data as data_sets
-from pairings.params import Params, ParamsError, variants
+from pairings.params import Params, ParamsError, shown, variants
 from pairings.params import pairings as profile_pairings
+from pairings.params.files import variant_file
 from pairings.run.staging import notebook_of
 from pairings.train import base_model
 
@@ -77,6 +78,6 @@ def longest_first(runs: list[Params]) -> list[Params]:
 
 def describe(params: Params) -> str:
     """A run, its notebook, its params file and its cell of the grid, as the progress lines name it."""
-    source = f"{params.pairing}.{params.variant}" if params.variant else params.pairing
-    return (f"{params.run_name}: notebooks/{params.pairing}.ipynb with params/{params.profile}/{source}.yaml "
-            f"({params.data_set} × {params.loss})")
+    folder = config.PARAMS_DIR / params.profile
+    source = variant_file(folder, params.pairing, params.variant) if params.variant else folder / f"{params.pairing}.yaml"
+    return f"{params.run_name}: notebooks/{params.pairing}.ipynb with {shown(source)} ({params.data_set} × {params.loss})"
