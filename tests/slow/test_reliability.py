@@ -208,9 +208,9 @@ def test_softmax_runs_reproduce_their_records_closely(tmp_path, run):
     does the run with its head fitted first: every metric and every logged loss within 1e-5 (float32 rounding of
     another machine), and the record says what the head learned."""
     root = tmp_path / "project"
+    (root / "reports" / "quick").mkdir(parents=True)
     for name in ("notebooks", "data", "params"):
         (root / name).symlink_to(config.PROJ_ROOT / name)
-    (root / "reports" / "quick").mkdir(parents=True)
     shutil.copy(config.report_dir("quick") / f"{run}.json", root / "reports" / "quick")
     env = {**os.environ, "PAIRINGS_ROOT": str(root), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-m", "pairings", "reproduce", "--profile", "quick", "--run", run,

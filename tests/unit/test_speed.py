@@ -1,5 +1,6 @@
 """The faster training path computes what the padded model computes (pairings.train.speed)."""
 
+import contextlib
 import types
 
 import pytest
@@ -9,6 +10,7 @@ from datasets import Dataset
 from pairings import losses
 from pairings.params import Params
 from pairings.train import base_model, speed, trainer
+from pairings.train.speed import packing
 
 # texts of very different lengths, so that most of the padded batch is padding
 TEXTS = ["hi", "how do i reset my password if i no longer have the email address i signed up with",
@@ -41,14 +43,14 @@ def test_packed_encoder_gives_the_same_loss_and_gradients(model, mode, monkeypat
     features = [model.tokenize(TEXTS), model.tokenize(TEXTS[::-1])]
     model.train(mode != "eval")
     if mode == "train, text by text":
-        monkeypatch.setattr(speed, "PER_TEXT_FROM", 0)
+        monkeypatch.setattr(packing, "PER_TEXT_FROM", 0)
     dropouts = {m: m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}  # BERT's every dropout
     for m in dropouts:
         m.p = 0.0
     results = []
     for pack in (False, True):
         model.zero_grad(set_to_none=True)
-        with speed.packed(model) if pack else speed.contextlib.nullcontext():
+        with speed.packed(model) if pack else contextlib.nullcontext():
             value = loss([dict(f) for f in features], None)
             value.backward()
         grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}

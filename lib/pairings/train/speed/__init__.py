@@ -1,5 +1,5 @@
 """The study's faster training path (``fast_path``): the same training as the plain trainer, with less work per
-step and nothing that lowers precision. Its mechanisms, one module each: ``packed`` (the encoder on the real tokens
+step and nothing that lowers precision. Its mechanisms, one module each: ``packing`` (the encoder on the real tokens
 only, packed; attention per text; the word-embedding gradient added in place; on the CPU, dropout masks from NumPy's
 PCG64 and attention text by text for long texts, with ``fast_dropout``), ``rows`` (AdamW and clipping over the
 word-embedding rows touched), ``static`` (static-shape encoding replayed from CUDA graphs, for evaluation on a GPU),
@@ -10,7 +10,7 @@ run used; README "Performance" gives the measurements behind each.
 from __future__ import annotations
 
 from pairings.train.speed.bert import LENGTHS, can_pack, encoder_of, static_length
-from pairings.train.speed.packed import PER_TEXT_FROM, attention, dropout, keep_mask, lookup, packed, packed_forward, text_attention
+from pairings.train.speed.packing import PER_TEXT_FROM, attention, dropout, keep_mask, lookup, packed, packed_forward, text_attention
 from pairings.train.speed.rows import WordGrad
 from pairings.train.speed.static import StaticEncoder, evaluation, static_encoding
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from pairings.train.speed.bert import LENGTHS, can_pack, encoder_of
-from pairings.train.speed.packed import BaseModelOutput, packed, packed_forward
+from pairings.train.speed.packing import BaseModelOutput, packed, packed_forward
 
 TOKENIZE_BATCHES = 16  # batches tokenized in one call of the tokenizer
 
