@@ -30,10 +30,8 @@ def test_benchmark_writes_its_json(tmp_path, capsys):
 def test_the_benchmark_times_the_study_paths_defaults_not_the_local_profiles_pins():
     """params/local keeps torch's dropout and the trainer's loop for its records; the study's path, as the quick
     and seed profiles and any new study run it, draws CPU dropout masks and trains in the lean loop."""
-    from pairings.train import trainer
-
     local = run.recipe("local", "ncert-mnrl")
-    assert (local.fast_dropout, trainer.lean_loop(local)) == (False, False)
+    assert (local.speed.fast_dropout, local.speed.lean_loop) == (False, False)
     ours = run.study(local)
-    assert (ours.fast_path, ours.fast_dropout, trainer.lean_loop(ours), ours.torch_compile) == (True, True, True, False)
+    assert (ours.speed.fast_path, ours.speed.fast_dropout, ours.speed.lean_loop, ours.speed.torch_compile) == (True, True, True, False)
     assert (ours.batch_size, ours.max_seq_length, ours.epochs) == (local.batch_size, local.max_seq_length, local.epochs)

@@ -221,10 +221,10 @@ def test_an_interrupted_run_resumes_to_the_same_model(tmp_path, train_loop, loss
 def test_the_lean_loop_needs_the_study_path():
     with pytest.raises(Exception, match="train_loop.*fast_path"):
         params(train_loop="lean", fast_path=False)
-    assert trainer.lean_loop(params())  # auto: lean on the study's path, the CPU's too
-    assert not trainer.lean_loop(params(fast_path=False))  # auto: the trainer on the plain path
-    assert not trainer.lean_loop(params(train_loop="trainer"))
-    assert trainer.lean_loop(params(train_loop="lean"))
+    assert params().speed.lean_loop  # auto: lean on the study's path, the CPU's too
+    assert not params(fast_path=False).speed.lean_loop  # auto: the trainer on the plain path
+    assert not params(train_loop="trainer").speed.lean_loop
+    assert params(train_loop="lean").speed.lean_loop
 
 
 def test_a_failing_compile_trains_on_without_it_and_says_so(tmp_path, monkeypatch):

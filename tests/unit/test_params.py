@@ -1,6 +1,8 @@
 """Params: every file valid, every default stated once, each value's origin known; bad parameters fail
 with the key and the file (or the command line) named."""
 
+import json
+
 import pytest
 import yaml
 from papermill.inspection import inspect_notebook
@@ -8,7 +10,7 @@ from papermill.inspection import inspect_notebook
 from pairings import config
 from pairings import data as data_sets
 from pairings.data import udemy
-from pairings.params import PROFILE_FILE, Params, ParamsError, file_layers, pairings, variants
+from pairings.params import PROFILE_FILE, Params, ParamsError, Speed, file_layers, pairings, variants
 
 RUNS = [(profile, pairing, variant) for profile in config.PROFILES for pairing in pairings(profile)
         for variant in ["", *variants(profile, pairing)]]
@@ -164,3 +166,18 @@ def test_to_dict_round_trips():
     params = Params.load("quick", "greetings-mnrl")
     assert Params.from_mapping(params.to_dict()) == params
     assert yaml.safe_load(yaml.safe_dump(params.to_dict())) == params.to_dict()
+
+
+def test_the_speed_options_are_one_object_written_flat():
+    """fast_path, fast_dropout, train_loop, torch_compile and encode_dtype live in ``Params.speed`` (one Speed), are
+    written flat in params files and records, in the order records have always kept them, and are checked there."""
+    local = Params.load("local", "ncert-mnrl")
+    assert isinstance(local.speed, Speed) and local.speed.train_loop == "trainer" and not local.speed.fast_dropout
+    assert "speed" not in local.to_dict() and local.origins()["train_loop"].endswith("_profile.yaml")
+    record = json.loads((config.report_dir("local") / "ncert-mnrl.softmax-probe.json").read_text())
+    assert list(record["params"]) == list(Params.load("local", "ncert-mnrl", variant="softmax-probe").to_dict())
+    assert local.replace(encode_dtype="bfloat16").speed.encode_dtype == "bfloat16"
+    with pytest.raises(ParamsError, match=r"parameter 'train_loop' must be one of auto, trainer, lean \(did you mean 'lean'"):
+        local.replace(train_loop="leen")
+    with pytest.raises(ParamsError, match="unknown parameter 'speed'"):
+        Params.load("quick", "quora-mnrl", {"speed": {"fast_path": False}})

@@ -116,9 +116,30 @@ def test_parallel_runs_print_whole_lines(tmp_path, monkeypatch):
         out.write("\n")
 
     runs = [Params.load("quick", p) for p in ("greetings-mnrl", "udemy-cosine")]
-    assert executors.run_parallel(runs, 2, log=like_print) == 0
+    assert executors.Threads(2).run_all(runs, log=like_print) == 0
     lines = out.getvalue().splitlines()
     assert len(lines) == 4, lines
     assert sorted(line.split(":")[0] for line in lines[:2]) == ["[start] greetings-mnrl", "[start] udemy-cosine"], lines
     assert [line.count("[start]") for line in lines[:2]] == [1, 1], lines
     assert [line.split(" ")[0] for line in lines[2:]] == ["[1/2]", "[2/2]"] and lines[2].endswith(": done"), lines
+
+
+def test_one_interface_picks_the_executor_a_command_names():
+    """--executor ray → OnRay with its options; --jobs N with several runs → Threads; else Sequential; each
+    answers where() and run_all(), and a Ray option without Ray, or --jobs 0, is refused by name."""
+    from pairings.params import ParamsError
+    from pairings.run import executors
+
+    assert executors.executor_for() == executors.Sequential()
+    assert executors.executor_for(jobs=2, n_runs=1) == executors.Sequential()
+    assert executors.executor_for(jobs=3, n_runs=5) == executors.Threads(3)
+    assert executors.executor_for("ray", address="auto", cpus_per_run=2) == executors.OnRay(address="auto", cpus_per_run=2)
+    assert executors.Threads(3).where(2) == ", 2 at once" and executors.OnRay().where(9) == " on Ray"
+    for chosen in (executors.Sequential(), executors.Threads(2), executors.OnRay()):
+        assert callable(chosen.run_all) and isinstance(chosen.where(1), str)
+    with pytest.raises(ParamsError, match="--gpus-per-run is an option of --executor ray"):
+        executors.executor_for(gpus_per_run=1)
+    with pytest.raises(ParamsError, match="--jobs 0"):
+        executors.executor_for(jobs=0)
+    with pytest.raises(ParamsError, match="--executor dask"):
+        executors.executor_for("dask")

@@ -29,14 +29,13 @@ from pairings import config, losses
 from pairings import data as data_sets
 from pairings.data.sources import is_path_source
 from pairings.params.files import PROFILE_FILE, ParamsError, file_layers, pairings, shown, variants
+from pairings.params.speed import ENCODE_DTYPES, TRAIN_LOOPS, Speed
 
-__all__ = ["MAX_POSITIONS", "PROFILE_FILE", "Params", "ParamsError", "file_layers", "pairings", "shown", "variants"]
+__all__ = ["MAX_POSITIONS", "PROFILE_FILE", "Params", "ParamsError", "Speed", "file_layers", "pairings", "shown", "variants"]
 
 # The base model's position embeddings: all-MiniLM-L6-v2 (a BERT) has 512.
 MAX_POSITIONS = 512
 DEVICES = ("auto", "cpu", "cuda", "mps")
-TRAIN_LOOPS = ("auto", "trainer", "lean")
-ENCODE_DTYPES = ("float32", "float16", "bfloat16")
 DEFAULT = "default"
 
 
@@ -83,22 +82,9 @@ class Params:
     # checkpoints every N steps (None: none); resume continues from the latest one in output_dir
     checkpoint_steps: int | None = None
     resume: bool = False
-    # the study's training path (pairings.train.speed): packed encoder + fused AdamW, the same fp32 training;
-    # false: the plain SentenceTransformerTrainer with the seed card's arguments (the peer)
-    fast_path: bool = True
-    # on the CPU, the study's path also draws its dropout masks from NumPy's PCG64 and attends text by text
-    # for long texts (pairings.train.speed); false: torch's dropout and attention there, as the plain model
-    fast_dropout: bool = True
-    # the training loop: "trainer" (SentenceTransformerTrainer.train), "lean" (pairings.train.loop: the trainer's
-    # batches, optimiser and schedule without its per-step work) or "auto": lean with fast_path, the trainer
-    # without (the local profile pins "trainer", the loop its records trained with)
-    train_loop: str = "auto"
-    # the lean loop on CUDA compiles the encoder: torch.compile(mode="reduce-overhead"), CUDA graphs. Off by
-    # default: on an H100 (torch 2.11) the backward's CUDA graphs crashed the process (a segfault, which no
-    # fallback catches) for quora-mnrl, while udemy-cosine trained (benchmarks/results/2026-11-27-nvidia-*)
-    torch_compile: bool = False
-    # the evaluation's encoding: float32, or float16 / bfloat16 autocast (faster on a GPU, other numerics)
-    encode_dtype: str = "float32"
+    # the training path's options (pairings.params.speed: fast_path, fast_dropout, train_loop, torch_compile,
+    # encode_dtype), written flat in params files
+    speed: Speed = Speed()
     # where the run writes its record and model; None: runs/<profile>/<run>
     output_dir: str | None = None
     device: str = "auto"
@@ -129,9 +115,11 @@ class Params:
             if key not in _OWN and key not in own_options:
                 raise ParamsError(f"{origins[key]}: parameter '{key}' belongs to data set {', '.join(option_owners()[key])}, "
                                   f"not to {spec.name} (pairing {merged['pairing']})")
-        values = {f.name: f.default for f in dataclasses.fields(cls)}
+        values = {f.name: f.default for f in dataclasses.fields(cls) if f.name != "speed"}
+        values.update(dataclasses.asdict(Speed()))
         values.update(spec.recipe)
         values.update(merged)
+        values["speed"] = Speed(**{k: values.pop(k) for k in _SPEED})
         values["options"] = spec.Options(**{k: values.pop(k) for k in list(values) if k in own_options})
         values["data_set"] = spec.name
         origins.setdefault("data_set", f"pairing {merged['pairing']} (a seed pairing's data set)")
@@ -186,10 +174,11 @@ class Params:
 
     def to_dict(self) -> dict[str, Any]:
         """Every parameter this pairing takes, as plain values (what papermill injects, what records keep): the
-        data set's options flat, in the place of ``options``."""
+        data set's options and the speed options flat, in the places of ``options`` and ``speed``."""
         out = {}
         for f in dataclasses.fields(self):
-            out.update(dataclasses.asdict(self.options) if f.name == "options" else {f.name: getattr(self, f.name)})
+            nested = f.name in ("options", "speed")
+            out.update(dataclasses.asdict(getattr(self, f.name)) if nested else {f.name: getattr(self, f.name)})
         return out
 
     def origins(self) -> dict[str, str]:
@@ -223,8 +212,10 @@ class Params:
 
 # ---- helpers ----------------------------------------------------------------------------------
 
-_OWN = [f.name for f in dataclasses.fields(Params) if f.name != "options"]  # the keys every pairing takes
-_TYPES = typing.get_type_hints(Params)
+_SPEED = [f.name for f in dataclasses.fields(Speed)]
+# the keys every pairing takes, in the order of to_dict
+_OWN = [k for f in dataclasses.fields(Params) if f.name != "options" for k in (_SPEED if f.name == "speed" else [f.name])]
+_TYPES = {**typing.get_type_hints(Params), **typing.get_type_hints(Speed)}
 MAX_EPOCHS = 10_000
 MAX_LEARNING_RATE = 1.0
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
@@ -347,12 +338,10 @@ def _validate(p: Params, spec) -> None:
         fail("max_seq_length", f"must be between 1 and the model's {MAX_POSITIONS} positions")
     if p.device not in DEVICES:
         fail("device", f"must be one of {', '.join(DEVICES)}")
-    if p.train_loop not in TRAIN_LOOPS:
-        fail("train_loop", f"must be one of {', '.join(TRAIN_LOOPS)}{_hint(p.train_loop, TRAIN_LOOPS)}")
-    if p.train_loop == "lean" and not p.fast_path:
-        fail("train_loop", "'lean' is the study's path: it needs fast_path: true (the plain path is the trainer's)")
-    if p.encode_dtype not in ENCODE_DTYPES:
-        fail("encode_dtype", f"must be one of {', '.join(ENCODE_DTYPES)}{_hint(p.encode_dtype, ENCODE_DTYPES)}")
+    for key, why in p.speed.problems():
+        value = getattr(p.speed, key)
+        choices = {"train_loop": TRAIN_LOOPS, "encode_dtype": ENCODE_DTYPES}[key]
+        fail(key, why + ("" if value in choices else _hint(value, choices)))
     if not re.fullmatch(r"[a-z0-9_\-]*", p.variant):
         fail("variant", "must be lowercase letters, digits, '_' or '-'")
     if not 0 <= p.seed <= MAX_SEED:

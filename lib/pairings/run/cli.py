@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--resume", action="store_true",
                      help="continue each run from its latest checkpoint (params need checkpoint_steps)")
     scale = run.add_argument_group("scale out (Ray, an optional extra: pip install -e '.[ray]')")
-    scale.add_argument("--executor", choices=("sequential", "ray"), default="sequential",
+    scale.add_argument("--executor", choices=executors.EXECUTORS, default="sequential",
                        help="sequential: one run after another here (default); ray: each run a Ray task")
     scale.add_argument("--address", help="join this running Ray cluster (e.g. 10.0.0.1:6379 or auto); "
                                          "default: start a Ray of its own on this machine, even beside a running one")

@@ -1,7 +1,8 @@
-"""Executing the planned runs on this machine: one after another (each with a live progress bar), or ``--jobs N``
-at once, each in a kernel of its own with an equal share of the cores; or, with ``--executor ray``, as Ray tasks
-(``pairings.run.ray_executor``). Every executor stages, publishes and fails a run by the same rules
-(``pairings.run.staging``); the summary and the index are written here at the end."""
+"""Executing the planned runs: one interface, three executors. ``Sequential`` runs one after another here (each
+with a live progress bar); ``Threads`` (``--jobs N``) runs N at once here, each in a kernel of its own with an equal
+share of the cores; ``OnRay`` (``--executor ray``) runs each as a Ray task (``pairings.run.ray_executor``). Every
+executor stages, publishes and fails a run by the same rules (``pairings.run.staging``) and returns how many runs
+failed; :func:`run` picks one, then writes the summary and the index."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Callable, Protocol
 
 from pairings import config
 from pairings.params import Params, ParamsError
@@ -18,32 +22,94 @@ from pairings.run.plan import describe, longest_first, plan
 from pairings.run.signals import Busy, Interrupted, landed, leave, stop_kernels
 from pairings.run.staging import SUMMARY, Outcome, attempt, execute, execute_summary, land, locked, staging_of, write_index
 
+EXECUTORS = ("sequential", "ray")
+
+
+class Executor(Protocol):
+    """What runs a profile's planned runs: each is staged, executed and published (or kept as ``.failed``) by
+    ``pairings.run.staging``'s rules, a line logged as each starts and ends; returns the number that failed."""
+
+    def where(self, n_runs: int) -> str:
+        """How the runs will be executed, for the first line of the command's output ("" if plainly)."""
+
+    def run_all(self, runs: list[Params], log: Callable[[str], None]) -> int:
+        """Execute ``runs``, publish each as it ends, return how many failed."""
+
+
+@dataclass(frozen=True)
+class Sequential:
+    """One run after another in this process's kernel of papermill, with a live progress bar each."""
+
+    def where(self, n_runs: int) -> str:
+        return ""
+
+    def run_all(self, runs: list[Params], log=print) -> int:
+        failed = 0
+        for i, params in enumerate(runs, 1):
+            log(f"[{i}/{len(runs)}] {describe(params)}")
+            failed += not execute(params, log=log)
+        return failed
+
+
+@dataclass(frozen=True)
+class Threads:
+    """Up to ``jobs`` runs at once on this machine (:func:`run_parallel`)."""
+
+    jobs: int
+
+    def where(self, n_runs: int) -> str:
+        return f", {min(self.jobs, n_runs)} at once"
+
+    def run_all(self, runs: list[Params], log=print) -> int:
+        return run_parallel(runs, self.jobs, log)
+
+
+@dataclass(frozen=True)
+class OnRay:
+    """Each run a Ray task, on this machine's own Ray or the cluster at ``address`` (``pairings.run.ray_executor``)."""
+
+    address: str | None = None
+    gpus_per_run: float = 0.0
+    cpus_per_run: float = 1.0
+    local_cpus: int | None = None
+
+    def where(self, n_runs: int) -> str:
+        return " on Ray"
+
+    def run_all(self, runs: list[Params], log=print) -> int:
+        return ray_executor.run_all(runs, log=log, address=self.address, gpus_per_run=self.gpus_per_run,
+                                    cpus_per_run=self.cpus_per_run, local_cpus=self.local_cpus)
+
+
+def executor_for(executor: str = "sequential", jobs: int = 1, n_runs: int = 2, **ray_options) -> Executor:
+    """The executor a command names: ``--executor ray`` (with its options), else ``--jobs N`` (N > 1, more than one
+    run) at once on this machine, else one after another."""
+    if executor not in EXECUTORS:
+        raise ParamsError(f"--executor {executor}: one of {', '.join(EXECUTORS)}")
+    if jobs < 1:
+        raise ParamsError(f"--jobs {jobs}: must be at least 1")
+    if executor == "ray":
+        return OnRay(**ray_options)
+    if ray_options:
+        raise ParamsError(f"--{next(iter(ray_options)).replace('_', '-')} is an option of --executor ray")
+    return Threads(jobs) if jobs > 1 and n_runs > 1 else Sequential()
+
 
 def run(profile: str, pairings: list[str] | None = None, seeds: list[int] | None = None,
         summary: bool = True, resume: bool = False, log=print, executor: str = "sequential", with_variants: bool = True,
         jobs: int = 1, **ray_options) -> int:
-    """Run a profile; return the number of failed runs. ``jobs`` > 1 runs that many at once on this machine
-    (run_parallel); ``executor="ray"`` runs them as Ray tasks (ray_executor.py, with ``ray_options``); the summary
-    and the index are written here either way."""
+    """Run a profile with the executor :func:`executor_for` picks; write the summary and the index; return the
+    number of failed runs."""
     if jobs < 1:
         raise ParamsError(f"--jobs {jobs}: must be at least 1")
     runs = plan(profile, pairings, seeds, resume, with_variants)
-    at_once = f", {min(jobs, len(runs))} at once" if executor != "ray" and jobs > 1 and len(runs) > 1 else ""
-    log(f"minilm-pairings: {len(runs)} run(s) of the '{profile}' profile → reports/{profile}/"
-        + (" on Ray" if executor == "ray" else at_once))
+    chosen = executor_for(executor, jobs, len(runs), **ray_options)
+    log(f"minilm-pairings: {len(runs)} run(s) of the '{profile}' profile → reports/{profile}/" + chosen.where(len(runs)))
     start = time.perf_counter()
     with contextlib.ExitStack() as locks:
         for params in runs:  # a run of this profile already under way elsewhere: refuse before starting any
             locks.enter_context(locked(staging_of(params)))
-        if executor == "ray":
-            failed = ray_executor.run_all(runs, log=log, **ray_options)
-        elif jobs > 1 and len(runs) > 1:
-            failed = run_parallel(runs, jobs, log)
-        else:
-            failed = 0
-            for i, params in enumerate(runs, 1):
-                log(f"[{i}/{len(runs)}] {describe(params)}")
-                failed += not execute(params, log=log)
+        failed = chosen.run_all(runs, log)
     summary_nb = config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb"
     if summary and summary_nb.exists():
         log(f"[summary] notebooks/{SUMMARY}.ipynb")
@@ -66,8 +132,6 @@ def run_parallel(runs: list[Params], jobs: int, log=print) -> int:
     The kernels start in notebooks/: papermill sets the process's working directory around each execution
     (not thread-safe unless every execution sets the same one, as here, from there). Ctrl-C or SIGTERM stops
     every kernel; runs under way are cleaned (or kept for --resume), those not started never start."""
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
     jobs = min(jobs, len(runs))
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
     log = one_at_a_time(log)  # the pool's threads and this one print; a line must not break into another

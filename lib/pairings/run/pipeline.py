@@ -121,13 +121,13 @@ class Run:
         static shapes replayed from CUDA graphs on a GPU (``speed.evaluation``): the padded model's embeddings."""
         progress.phase(f"evaluate {phase}")
         start = time.perf_counter()
-        model, task, loss, dtype = self.model, self.data.task, self.loss, self.params.encode_dtype
+        model, task, loss, dtype = self.model, self.data.task, self.loss, self.params.speed.encode_dtype
         model_key = f"{cache.model_fingerprint(model)} encode {dtype}" if phase == "before" else None
 
         def once(kind, data, compute, head=None):
             return compute() if model_key is None else cache.evaluation(kind, model_key, data, compute, head)
 
-        fast = speed.evaluation(model) if self.params.fast_path else contextlib.nullcontext()
+        fast = speed.evaluation(model) if self.params.speed.fast_path else contextlib.nullcontext()
         with metrics.precision(model, dtype), fast:
             own = once("task", task, lambda: {"metrics": task.evaluate(model, loss),
                                               "artifacts": dict(task.artifacts)}, loss)
@@ -188,7 +188,7 @@ class Run:
             self.head_start = head.snapshot(self.loss)
         if p.head_warmup_epochs:
             progress.phase("fit the head")
-            fast = speed.evaluation(self.model) if p.fast_path else contextlib.nullcontext()
+            fast = speed.evaluation(self.model) if p.speed.fast_path else contextlib.nullcontext()
             with fast:
                 warmup = head.warm_up(self.model, self.loss, self.data.train_dataset, epochs=p.head_warmup_epochs,
                                       learning_rate=p.head_warmup_lr, batch_size=p.batch_size, seed=p.seed,

@@ -47,7 +47,7 @@ def training_arguments(params: Params, output_dir: Path) -> SentenceTransformerT
         report_to="none",
         disable_tqdm=True,
         use_cpu=base_model.device(params) == "cpu",
-        optim="adamw_torch_fused" if params.fast_path else card_optimizer(params),
+        optim="adamw_torch_fused" if params.speed.fast_path else card_optimizer(params),
         # SoftmaxLoss's classifier at its own learning rate (sentence-transformers' mapping of parameter names)
         **({"learning_rate_mapping": {r"^classifier\.": params.learning_rate * params.head_lr_multiplier}}
            if params.head_lr_multiplier != 1 else {}),
@@ -124,14 +124,6 @@ def make_trainer(model: SentenceTransformer, loss: torch.nn.Module, train: Datas
     return trainer
 
 
-def lean_loop(params: Params) -> bool:
-    """Whether training runs the lean loop (pairings.train.loop): ``train_loop``, where "auto" means with the study's
-    path (``fast_path``), on every device."""
-    if params.train_loop == "auto":
-        return params.fast_path
-    return params.train_loop == "lean"
-
-
 def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, params: Params,
         output_dir: Path, callbacks: list | None = None) -> dict:
     """Train; return the loss history [[step, loss], ...], steps and seconds.
@@ -143,12 +135,12 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
     head = bool(own_weights(loss))
     trainer = make_trainer(model, loss, train, params, output_dir,
                            [*(callbacks or []), *([SaveHead(loss)] if head and params.checkpoint_steps else [])])
-    lean = lean_loop(params)
-    pack = params.fast_path and not (lean and base_model.device(params) == "cuda")
+    lean = params.speed.lean_loop
+    pack = params.speed.fast_path and not (lean and base_model.device(params) == "cuda")
     start = time.perf_counter()
-    with speed.packed(model, params.fast_dropout) if pack else contextlib.nullcontext() as packed:
+    with speed.packed(model, params.speed.fast_dropout) if pack else contextlib.nullcontext() as packed:
         if lean:
-            result = loop.train(trainer, trainer.loss, resume=params.resume, compile_encoder=params.torch_compile,
+            result = loop.train(trainer, trainer.loss, resume=params.resume, compile_encoder=params.speed.torch_compile,
                                 word_grad=packed)
             steps, first, lean_options = result["steps"], result["resumed_from"] or 0, result["options"]
         else:
@@ -172,6 +164,6 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
     return {"loss_history": history, "steps": steps, "train_seconds": seconds,
             "resumed_from_step": first or None,
             "seconds_per_step": seconds / max(steps - first, 1),  # the steps this call ran
-            "path": "fast" if params.fast_path else "trainer",
+            "path": "fast" if params.speed.fast_path else "trainer",
             "loop": "lean" if lean else "trainer",
-            "options": lean_options + speed.options(params.fast_path, packed is not None, params.fast_dropout, packed)}
+            "options": lean_options + speed.options(params.speed.fast_path, packed is not None, params.speed.fast_dropout, packed)}
