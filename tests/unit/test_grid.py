@@ -72,6 +72,34 @@ def test_an_interaction_goes_to_the_residual_and_a_missing_cell_is_allowed():
     assert (grid.decomposition_table(seeds_and_one_row) == "—").all().all() or grid.decomposition_table(seeds_and_one_row).empty
 
 
+def test_the_shares_are_the_sums_of_squares_written_out_by_hand():
+    """Complete grid: each share is its sum of squares over the total (4 data sets × 3 losses: the data effects
+    count 3 times, the loss effects 4 times, the interaction once). A missing cell: the sums of squares are no
+    longer orthogonal, and each share is its part over the sum of the parts (not over the total)."""
+    ss_data, ss_loss = 3 * sum(v * v for v in DATA.values()), 4 * sum(v * v for v in LOSS.values())
+    d = grid.decompose(additive(), "stsb_spearman")
+    assert d.share == pytest.approx({"data": ss_data / (ss_data + ss_loss), "loss": ss_loss / (ss_data + ss_loss),
+                                     "residual": 0.0}, abs=1e-12)
+    r = 0.05
+    bump = {("quora", "mnrl"): r, ("quora", "softmax"): -r, ("snli", "mnrl"): -r, ("snli", "softmax"): r}
+    ss_res = 4 * r * r
+    total = ss_data + ss_loss + ss_res
+    d = grid.decompose(additive(bump), "stsb_spearman")
+    assert d.share == pytest.approx({"data": ss_data / total, "loss": ss_loss / total, "residual": ss_res / total})
+
+    skip = {("greetings", "cosine")}
+    cells = [(g, loss) for g in DATA for loss in LOSS if (g, loss) not in skip]
+    y = [GRAND + DATA[g] + LOSS[loss] for g, loss in cells]
+    mean = sum(y) / len(y)
+    part_data = sum((GRAND + DATA[g] - mean) ** 2 for g, _ in cells)
+    part_loss = sum((GRAND + LOSS[loss] - mean) ** 2 for _, loss in cells)
+    total = sum((v - mean) ** 2 for v in y)
+    assert abs(part_data + part_loss - total) > 1e-4  # not orthogonal: over the total, the shares would not sum to 1
+    d = grid.decompose(additive(skip=skip), "stsb_spearman")
+    assert d.share == pytest.approx({"data": part_data / (part_data + part_loss), "loss": part_loss / (part_data + part_loss),
+                                     "residual": 0.0}, abs=1e-12)
+
+
 def test_a_cell_within_its_seed_spread_is_marked_not_significant():
     records = [rec("quora", "mnrl", c, seed=s) for c, s in ((0.010, 42), (-0.012, 43), (0.004, 44))]
     records += [rec("quora", "softmax", c, seed=s) for c, s in ((-0.30, 42), (-0.31, 43), (-0.29, 44))]
