@@ -69,20 +69,34 @@ def test_record_is_complete_and_matches_its_notebook(run):
     assert {"torch", "sentence-transformers", "transformers"} <= set(rec.versions)
 
 
-@pytest.mark.parametrize("run", sorted(RECORDS))
-def test_base_model_scores_its_published_stsb(run):
-    rec = RECORDS[run]
-    if rec.params["stsb_pairs"] is None and rec.params["max_seq_length"] >= 128:
-        assert rec.metrics["before"]["stsb_spearman"] == pytest.approx(PUBLISHED_STSB, abs=5e-4)
+def test_base_model_scores_its_published_stsb_wherever_the_full_test_set_is_evaluated():
+    """The quick profile evaluates 50 STSb pairs; every local record evaluates the whole test set (1,379 pairs), where
+    the base model must score the published 0.8203 before training, whichever run measured it."""
+    full = [r for r in record.load_all("local") if r.params["stsb_pairs"] is None]
+    assert len(full) >= 40, "the local records evaluate the full STSb test set"
+    off = {r.run: r.before["stsb_spearman"] for r in full if abs(r.before["stsb_spearman"] - PUBLISHED_STSB) > 5e-4}
+    assert not off, off
+    assert all(r.params["stsb_pairs"] == 50 for r in RECORDS.values())  # the quick ones cannot be held to it
 
 
-def test_index_shows_each_records_numbers(tmp_path):
-    html = (QUICK / "index.html").read_text()
+def index_rows(html: str) -> dict[str, str]:
+    """Each run's row of the index (its <tr>…</tr>), by the report it links."""
+    rows = {}
+    for row in html.split("<tr")[1:]:
+        row = row.split("</tr>")[0]
+        found = re.search(r'href="([^"]+)\.html"', row)
+        if found:
+            rows.setdefault(found.group(1), row)
+    return rows
+
+
+def test_index_shows_each_records_numbers_in_its_own_row(tmp_path):
+    rows = index_rows((QUICK / "index.html").read_text())
     for run, rec in RECORDS.items():
-        assert f'href="{run}.html"' in html
+        assert run in rows, run
         task = rec.task_metric
-        assert f'{rec.metrics["after"][task]:.3f}' in html
-        assert f'{rec.metrics["after"]["stsb_spearman"]:.4f}' in html
+        assert f'{rec.after[task]:.3f}' in rows[run], run
+        assert f'{rec.after["stsb_spearman"]:.4f}' in rows[run], run
 
 
 def test_index_escapes_what_it_shows(tmp_path, monkeypatch):
@@ -258,3 +272,21 @@ def test_loss_at_chance_is_judged_over_every_seed():
     line = [s for s in stats.conclusions(runs) if "ends at" in s]
     assert line == ["greetings-mnrl: the loss ends at 2.080 (mean over 3 seeds), within 0.1 of ln 8 = 2.079: "
                     "the in-batch ranking is at chance."]
+
+
+@pytest.mark.parametrize("profile", ["quick", "local"])
+def test_every_record_agrees_with_its_executed_notebook(profile):
+    """The README's numbers come from the local records: each must be what its executed notebook shows, with the
+    parameters papermill injected into it (STSb before and after to 4 decimals, the task metric to 3)."""
+    records = record.load_all(profile)
+    assert records
+    for rec in records:
+        nb = nbformat.read(config.report_dir(profile) / f"{rec.run}.ipynb", as_version=4)
+        injected = nb.metadata.papermill.parameters
+        assert {k: v for k, v in injected.items() if k != "output_dir"} == \
+            {k: v for k, v in rec.params.items() if k in injected and k != "output_dir"}, rec.run
+        assert set(injected) - {"output_dir"} <= set(rec.params), rec.run
+        shown = "\n".join(str(o.get("text", "")) + json.dumps(o.get("data", {})) for c in nb.cells for o in c.get("outputs", []))
+        for number in (f'{rec.before["stsb_spearman"]:.4f}', f'{rec.after["stsb_spearman"]:.4f}',
+                       f'{rec.after[rec.task_metric]:.3f}'):
+            assert number in shown, f"{profile}/{rec.run}: {number} is not in its notebook's outputs"
