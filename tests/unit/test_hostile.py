@@ -166,3 +166,13 @@ def test_an_interruption_is_reported_in_one_line(tmp_path, monkeypatch):
     cleaned = signals.interrupted(signals.Interrupted(15), "run", folder, keep=False)
     assert str(cleaned).startswith("run by SIGTERM; staging cleaned;") and not folder.exists()
     assert cleaned.signum == 15
+
+
+def test_a_reader_that_leaves_early_is_no_internal_error():
+    """`python -m pairings table | head -1`: the pipe closes under the command; it stops quietly (141, as a shell
+    reports a command killed by SIGPIPE), with no "internal error", no traceback and no log."""
+    proc = subprocess.Popen([sys.executable, "-m", "pairings", "table", "--profile", "local", "--grid"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc.stdout.close()  # the reader is gone before the command writes a line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == "", err

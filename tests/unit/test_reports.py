@@ -163,6 +163,18 @@ def test_readme_grid_is_printed_from_the_local_records(capsys):
     assert printed.count("\n|") > 10 and printed in results
 
 
+def test_readme_heads_tables_are_printed_from_the_local_records(capsys):
+    """The README's headline tables (SoftmaxLoss three ways, each run's head) are what `python -m pairings table
+    --profile local --heads` prints from reports/local/*.json, verbatim."""
+    from pairings.run import cli
+
+    assert cli.main(["table", "--profile", "local", "--heads"]) == 0
+    printed = capsys.readouterr().out.strip()
+    readme = (config.PROJ_ROOT / "README.md").read_text(encoding="utf-8")
+    headline = readme.split("\n## Results", 1)[1].split("\n### ", 2)[1]  # the Results' first subsection
+    assert printed.count("\n|") > 10 and printed in headline
+
+
 def test_summary_figures_are_saved_from_the_executed_notebook(tmp_path):
     paths = site.save_figures(QUICK / "summary.ipynb", tmp_path, "summary")
     assert len(paths) >= 2 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)

@@ -275,3 +275,14 @@ def fitted_head_table(records: list[Record]) -> pd.DataFrame:
     if len(table):
         table.index.names = ["data set", "SoftmaxLoss"]
     return table
+
+
+def heads_markdown(records: list[Record]) -> str:
+    """SoftmaxLoss three ways and what each head learned, for the README (`python -m pairings table --heads`)."""
+    ways = fitted_head_table(records)
+    ways.index = [f"{d}: {way}" for d, way in ways.index]
+    ways.index.name = "data set: SoftmaxLoss"
+    heads = head_table(records)
+    heads.index.name = "run"
+    return (f"{markdown(ways)}\n\nThe head of each run ({', '.join(heads.columns[2:5])}: accuracy on the fine-tuned "
+            f"encoder):\n\n{markdown(heads)}")

@@ -36,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     new.add_argument("--loss", required=True, help="mnrl (pairs), softmax (a 'label' column) or cosine (a 'score' column)")
     index = sub.add_parser("index", help="rewrite reports/<profile>/index.html from the records")
     table = sub.add_parser("table", help="print the summary table of a profile's records as Markdown")
-    table.add_argument("--grid", action="store_true", help="the data × loss grid and its decomposition instead")
+    shown_table = table.add_mutually_exclusive_group()
+    shown_table.add_argument("--grid", action="store_true", help="the data × loss grid and its decomposition instead")
+    shown_table.add_argument("--heads", action="store_true",
+                             help="SoftmaxLoss three ways (the card's random head, the head fitted first, the probe "
+                                  "alone) and what each run's head learned, instead")
     summary = sub.add_parser("summary", help="re-execute the summary notebook from the records, and the index")
     reproduce = sub.add_parser("reproduce", help="re-run a published run with its record's parameters and compare")
     reproduce.add_argument("--run", required=True, help="the run's name, e.g. udemy-cosine (its reports/<profile>/<run>.json)")
@@ -77,10 +81,15 @@ def main(argv: list[str] | None = None) -> int:
              IsADirectoryError, NotADirectoryError, signals.Busy)
     try:
         with signals.interruptible():
-            return _command(args)
+            code = _command(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
+        return code
     except known as err:  # bad input: one line, no traceback
         print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader left (e.g. `| head`): nothing more to say, and nobody to say it to
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's exit flush must not fail again
+        return 141
     except KeyboardInterrupt as err:  # signals.Interrupted says which run stopped and what became of it
         signum = getattr(err, "signum", signal.SIGINT)
         print(f"interrupted: {_one_line(err) or 'by ' + signal.Signals(signum).name}", file=sys.stderr)
@@ -129,8 +138,8 @@ def _command(args) -> int:
             print(f"no run records in reports/{args.profile}/ (python -m pairings run --profile {args.profile} "
                   f"writes them)", file=sys.stderr)
             return 1
-        if args.grid:
-            print(grid.grid_markdown(records))
+        if args.grid or args.heads:
+            print(grid.grid_markdown(records) if args.grid else grid.heads_markdown(records))
             return 0
         print(stats.markdown(stats.summary_table(records).drop(columns=["data (stand-in)"])))
         return 0
