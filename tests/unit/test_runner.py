@@ -27,6 +27,15 @@ def test_compare_records_fails_beyond_the_tolerance():
     assert not result["within_tolerance"] and result["largest_metric_gap"] == pytest.approx(0.01)
     del moved.after["mrr@10"]  # a metric the re-run lacks is a failure, not a pass
     assert not reproduce.compare_records(old, moved, 0.005)["within_tolerance"]
+    drifted = Record.from_dict(json.loads(json.dumps(old.to_dict())))
+    drifted.transfer["after"]["snli"] += 0.004  # the transfer row counts, at its own key
+    result = reproduce.compare_records(old, drifted, 0.001)
+    assert not result["within_tolerance"] and result["metric_gaps"]["after transfer snli"] == pytest.approx(0.004)
+    diverged = Record.from_dict(json.loads(json.dumps(old.to_dict())))
+    diverged.training["loss_history"][-1][1] += 0.01  # the metrics equal, a logged loss not: a failure
+    result = reproduce.compare_records(old, diverged, 0.005)
+    assert result["largest_metric_gap"] == 0 and result["largest_loss_gap"] == pytest.approx(0.01)
+    assert not result["within_tolerance"]
 
 
 def test_a_record_from_before_fast_path_reproduces_on_the_path_it_trained_on():

@@ -52,15 +52,21 @@ def reproduce(profile: str, run_name: str, tolerance: float = REPRODUCE_TOLERANC
 
 
 def compare_records(old: Record, new: Record, tolerance: float) -> dict:
-    """Every metric of two records of the same run, before and after fine-tuning, and their loss histories."""
-    gaps = {f"{phase} {key}": abs(new.metrics[phase].get(key, float("inf")) - value)
+    """Every metric of two records of the same run, before and after fine-tuning (the transfer row's too), and their
+    loss histories: within tolerance when every metric gap and every logged loss's gap is (a metric or a logged step
+    the re-run lacks is a failure)."""
+    missing = float("inf")
+    gaps = {f"{phase} {key}": abs(new.metrics[phase].get(key, missing) - value)
             for phase in ("before", "after") for key, value in old.metrics[phase].items()
             if isinstance(value, (int, float))}
-    losses = dict(map(tuple, old.loss_history))
-    loss_gap = max((abs(loss - losses[step]) for step, loss in new.loss_history if step in losses),
-                   default=float("inf"))
+    for phase in ("before", "after"):
+        for task, value in ((old.transfer or {}).get(phase) or {}).items():
+            if isinstance(value, (int, float)):
+                gaps[f"{phase} transfer {task}"] = abs(((new.transfer or {}).get(phase) or {}).get(task, missing) - value)
+    losses = dict(map(tuple, new.loss_history))
+    loss_gap = max((abs(losses.get(step, missing) - loss) for step, loss in old.loss_history), default=0.0)
     worst = max(gaps.values())
-    return {"tolerance": tolerance, "within_tolerance": worst <= tolerance, "largest_metric_gap": worst,
+    return {"tolerance": tolerance, "within_tolerance": max(worst, loss_gap) <= tolerance, "largest_metric_gap": worst,
             "largest_loss_gap": loss_gap, "record_created": old.created, "rerun_created": new.created,
             "device": new.device, "versions": new.versions, "metric_gaps": gaps,
             "train_seconds": {"record": old.training["train_seconds"], "rerun": new.training["train_seconds"]}}
