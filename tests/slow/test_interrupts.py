@@ -1,6 +1,7 @@
 """Ctrl-C during `python -m pairings run`, and two runs of the same pairing at once, on a project of our own
 (the real notebooks and data; our params and reports)."""
 
+import json
 import os
 import signal
 import subprocess
@@ -77,11 +78,16 @@ def test_sigint_stops_the_run_keeps_the_report_and_resumes(tmp_path):
     PSUTIL.wait_procs(kernels, timeout=10)
     assert not [k for k in kernels if k.is_running()], "the kernel outlived the interrupted run"
 
+    latest = max(int(d.name.split("-")[1]) for d in (staging / "checkpoints").glob("lean-*") if (d / "state.pt").exists())
     env = _env(root)
     done = subprocess.run([sys.executable, "-m", "pairings", "run", "--profile", "quick", "--pairing", "greetings-mnrl",
                            "--no-summary", "--resume"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert _published(root)["greetings-mnrl.json"] != good["greetings-mnrl.json"]
+    resumed = json.loads(_published(root)["greetings-mnrl.json"])
+    # it went on from the latest checkpoint the interrupt left, not from the start, to the whole run's last step
+    assert resumed["training"]["resumed_from_step"] == latest >= 2, resumed["training"]
+    assert resumed["training"]["steps"] == json.loads(good["greetings-mnrl.json"])["training"]["steps"]
 
 
 def test_the_same_run_twice_at_once_the_second_refuses(tmp_path):
