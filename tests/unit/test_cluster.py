@@ -71,3 +71,38 @@ def test_an_address_where_no_head_answers_is_refused_at_once():
         ray_executor._check_address(f"127.0.0.1:{port}")
     with pytest.raises(ParamsError, match=r"--address nonsense: expected HOST:PORT of a Ray head"):
         ray_executor._check_address("nonsense")
+
+
+class FakeRay:
+    """What _check_resources reads of Ray: its nodes and the cluster's total resources."""
+
+    def __init__(self, *nodes: dict, dead: dict | None = None):
+        self._nodes = [{"Alive": True, "Resources": n} for n in nodes] + ([{"Alive": False, "Resources": dead}] if dead else [])
+
+    def nodes(self):
+        return self._nodes
+
+    def cluster_resources(self):
+        total: dict[str, float] = {}
+        for n in self._nodes:
+            if n["Alive"]:
+                for k, v in n["Resources"].items():
+                    total[k] = total.get(k, 0) + v
+        return total
+
+
+def test_ray_refuses_what_no_live_node_can_give_and_counts_the_runs_at_once():
+    """Ray would wait for ever for a task no node can hold: refused by name before any run; a dead node's
+    resources do not count; the line says how many runs fit at once."""
+    ray = FakeRay({"CPU": 4}, {"CPU": 8, "GPU": 1}, dead={"CPU": 64, "GPU": 8})
+    assert ray_executor._check_resources(ray, 0.5, 2) == \
+        "2 node(s), 12 CPU(s), 1 GPU(s); 2 CPU(s) and 0.5 GPU(s) per run: up to 2 at once"
+    assert ray_executor._check_resources(ray, 0, 4).endswith("up to 3 at once")
+    with pytest.raises(ParamsError, match=r"--cpus-per-run 16: no node of the Ray cluster has that many CPUs \(the largest has 8\)"):
+        ray_executor._check_resources(ray, 0, 16)
+    with pytest.raises(ParamsError, match=r"--gpus-per-run 2: no node of the Ray cluster has that many GPUs \(the largest has 1\)"):
+        ray_executor._check_resources(ray, 2, 1)
+    with pytest.raises(ParamsError, match="--gpus-per-run 1: the Ray cluster has no GPU"):
+        ray_executor._check_resources(FakeRay({"CPU": 4}), 1, 1)
+    with pytest.raises(ParamsError, match="--cpus-per-run must be > 0"):
+        ray_executor._check_resources(ray, 0, 0)

@@ -3,6 +3,7 @@ record, broken results never saved, broken records skipped, the CLI's one-line e
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -176,3 +177,24 @@ def test_a_reader_that_leaves_early_is_no_internal_error():
     proc.stdout.close()  # the reader is gone before the command writes a line
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and err == "", err
+
+
+def test_a_signal_while_a_run_is_published_waits_until_its_files_are_in_place():
+    """SIGTERM during publishing is held: the files are all moved, then Interrupted says the run was published;
+    outside publishing the same signal stops at once."""
+    moved = []
+    with signals.interruptible():
+        with pytest.raises(signals.Interrupted) as caught:
+            with signals.publishing("greetings-mnrl"):
+                moved.append("record")
+                os.kill(os.getpid(), signal.SIGTERM)  # delivered here, in the main thread
+                moved.append("notebook")  # still runs: the signal waits
+                moved.append("html")
+        assert moved == ["record", "notebook", "html"]
+        assert caught.value.told and caught.value.signum == signal.SIGTERM
+        assert str(caught.value) == "greetings-mnrl was published, then SIGTERM stopped the command"
+        with pytest.raises(signals.Interrupted) as at_once:
+            os.kill(os.getpid(), signal.SIGTERM)
+            moved.append("never")
+        assert not at_once.value.told and moved[-1] == "html"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or signal.getsignal(signal.SIGTERM) != signals.on_signal
