@@ -260,6 +260,40 @@ def test_static_encoding_runs_eagerly_when_a_graph_cannot_be_captured(model, mon
     assert "no CUDA graph (RuntimeError: operation not permitted" in capsys.readouterr().out
 
 
+def test_a_capture_failing_after_others_worked_leaves_every_later_batch_eager(model, monkeypatch, capsys):
+    """The first shape's graph captures (a stand-in graph on the CPU, replayed into its output) and replays; the
+    second shape's capture fails: said once, that batch and every later one eager, the first graph no longer
+    replayed, and the embeddings those of the plain encoder whichever way each batch went."""
+    class Replayed:
+        def __init__(self, encoder, keys, inputs, output):
+            self.encoder, self.keys, self.inputs, self.output = encoder, keys, inputs, output
+
+        def replay(self):
+            self.output.copy_(self.encoder.forward(self.keys, self.inputs))
+
+    captures = []
+
+    def capture(self, keys, batch):
+        captures.append(tuple(batch.shape[1:]))
+        if len(captures) > 1:
+            raise RuntimeError("CUDA error: out of memory")
+        inputs = batch.clone()
+        output = self.forward(keys, inputs).clone()
+        return Replayed(self, keys, inputs, output), inputs, output
+
+    monkeypatch.setattr(speed.StaticEncoder, "capture", capture)
+    texts = TEXTS * 3  # short and long texts: two static lengths, each a batch of its own at batch_size 2
+    plain = model.encode(texts, convert_to_tensor=True, batch_size=2)
+    with speed.static_encoding(model, graphs=True) as encoder:
+        static = model.encode(texts, convert_to_tensor=True, batch_size=2)
+        replays = encoder.replays
+        again = model.encode(texts, convert_to_tensor=True, batch_size=2)
+    assert len(captures) == 2 and captures[0] != captures[1]
+    assert replays >= 1 and encoder.replays == replays and not encoder.graphs
+    assert torch.allclose(plain, static, atol=1e-5) and torch.allclose(plain, again, atol=1e-5)
+    assert capsys.readouterr().out.count("no CUDA graph (RuntimeError: CUDA error: out of memory); running eagerly") == 1
+
+
 def test_other_encoders_are_left_alone():
     config = types.SimpleNamespace(model_type="roberta", is_decoder=False)
     assert not speed.can_pack(types.SimpleNamespace(config=config))
