@@ -15,6 +15,7 @@ from typing import Any
 
 from pairings import data as data_sets
 from pairings import losses
+from pairings.report.tables import number
 from pairings.train import base_model
 
 SECTION = "## minilm-pairings: lineage and evaluation"
@@ -90,10 +91,6 @@ def _title(data_set: str) -> str:
     return getattr(spec, "title", data_set) if spec else data_set
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else "—" if value is None else str(value)
-
-
 def lineage_section(rec: dict) -> str:
     """The section appended to sentence-transformers' card: lineage, recipe, evaluation before and after."""
     p, data, base = rec.params, rec.data, rec.base_model or {}
@@ -127,7 +124,7 @@ def lineage_section(rec: dict) -> str:
         b, a = before.get(key), after.get(key)
         change = f"{a - b:+.4f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) else "—"
         name = f"{key} (held-out task, headline)" if key == task else METRIC_NAMES.get(key, key)
-        lines.append(f"| {name} | {_fmt(b)} | {_fmt(a)} | {change} |")
+        lines.append(f"| {name} | {number(b)} | {number(a)} | {change} |")
     return "\n".join(lines) + "\n"
 
 

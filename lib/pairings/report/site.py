@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
 
 from pairings.report.record import Record
-from pairings.report.tables import label
+from pairings.report.tables import label, number
 
 
 def render_html(notebook: Path, html_path: Path) -> Path:
@@ -40,10 +39,6 @@ def save_figures(notebook: Path, folder: Path, prefix: str) -> list[Path]:
     return paths
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def index_html(profile: str, records: list[Record], pages: dict[str, str], failed: list[str]) -> str:
     """The profile's front page: one row per run with its headline numbers, linking each report."""
     esc = html.escape
@@ -57,8 +52,8 @@ def index_html(profile: str, records: list[Record], pages: dict[str, str], faile
                 name, esc(r.data.get("train_source", "")) + (f'<br><small>stand-in: {esc(r.data["stand_in"])}</small>'
                                                                   if r.data.get("stand_in") else ""), esc(r.loss),
                 r.data.get("train_pairs", ""), r.training.get("steps", ""),
-                f'{esc(label(task))}: {_fmt(m["before"].get(task))} → <b>{_fmt(m["after"].get(task))}</b>',
-                f'{_fmt(m["before"].get("stsb_spearman"), 4)} → <b>{_fmt(m["after"].get("stsb_spearman"), 4)}</b>',
+                f'{esc(label(task))}: {number(m["before"].get(task), 3)} → <b>{number(m["after"].get(task), 3)}</b>',
+                f'{number(m["before"].get("stsb_spearman"), 4)} → <b>{number(m["after"].get("stsb_spearman"), 4)}</b>',
                 f'{r.timings.get("total_seconds", 0):.0f} s' + (
                     f'<br><small>resumed at step {r.training["resumed_from_step"]}</small>'
                     if r.resumed_from_step else ""),

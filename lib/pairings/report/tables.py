@@ -3,7 +3,7 @@ Metric names for readers live here (``label``)."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,11 @@ METRIC_LABELS = {
 }
 
 LOWER_IS_BETTER = {"unrelated_cosine", "reply_cosine"}
+
+
+def number(value: Any, digits: int = 4) -> str:
+    """A metric for a table: a float to ``digits`` decimals, "—" for none, anything else as it is."""
+    return "—" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def label(key: str) -> str:
