@@ -1,0 +1,74 @@
+"""The way back: θ(α) between the base and the fine-tuned encoder, and the operating point of a curve."""
+
+import pytest
+import torch
+
+from pairings.evaluate import interpolate, metrics
+from pairings.params import Params
+from pairings.train import base_model
+
+TEXTS = ["A man plays a guitar.", "Someone is playing music.", "The market fell today.", "A cat sleeps."]
+
+
+def test_alphas_run_from_the_base_to_the_fine_tuned_model():
+    assert interpolate.alphas(3) == [0.0, 0.5, 1.0]
+    assert interpolate.alphas(11)[1] == 0.1 and interpolate.alphas(11)[-1] == 1.0
+    with pytest.raises(ValueError, match="interpolation_points' = 1"):
+        interpolate.alphas(1)
+
+
+def test_mixed_is_the_weighted_mean_of_the_float_tensors_and_exact_at_both_ends():
+    base = {"w": torch.tensor([0.0, 2.0]), "ids": torch.tensor([0, 1])}
+    tuned = {"w": torch.tensor([1.0, 4.0]), "ids": torch.tensor([0, 1])}
+    assert torch.equal(interpolate.mixed(base, tuned, 0.25)["w"], torch.tensor([0.25, 2.5]))
+    assert interpolate.mixed(base, tuned, 0.25)["ids"].dtype == torch.int64
+    assert torch.equal(interpolate.mixed(base, tuned, 0)["w"], base["w"])
+    assert torch.equal(interpolate.mixed(base, tuned, 1)["w"], tuned["w"])
+    with pytest.raises(ValueError, match="differ in their weights"):
+        interpolate.mixed(base, {"w": tuned["w"]}, 0.5)
+
+
+def test_alpha_zero_and_one_give_the_base_and_the_fine_tuned_models_figures():
+    """A 'fine-tuned' encoder (the base with its weights nudged) interpolated toward the base: at α = 0 the
+    embeddings and STSb of the base model, at α = 1 the fine-tuned one's, to float32 rounding; the model is left
+    fine-tuned, bit for bit."""
+    model = base_model.load(Params.load("quick", "greetings-mnrl"))
+    base = interpolate.state(model)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.02)
+    tuned = interpolate.state(model)
+
+    def embed(m):
+        return {"emb": m.encode(TEXTS, convert_to_tensor=True)}
+
+    points = interpolate.curve(model, base, 3, embed)
+    with interpolate.weights(model, base):
+        at_base = model.encode(TEXTS, convert_to_tensor=True)
+    at_tuned = model.encode(TEXTS, convert_to_tensor=True)
+    assert [p["alpha"] for p in points] == [0.0, 0.5, 1.0]
+    assert torch.allclose(points[0]["emb"], at_base, atol=1e-6) and torch.allclose(points[-1]["emb"], at_tuned, atol=1e-6)
+    assert not torch.allclose(at_base, at_tuned, atol=1e-3)  # the two ends differ: the test can fail
+    assert all(torch.equal(v, tuned[k]) for k, v in model.state_dict().items())
+    a = metrics.mean_pairwise_cosine(model, TEXTS)
+    with interpolate.weights(model, base):
+        b = metrics.mean_pairwise_cosine(model, TEXTS)
+    assert a != b
+
+
+def test_the_operating_point_is_the_furthest_point_within_the_tolerance():
+    curve = [{"alpha": 0.0, "task": 0.50, "stsb_spearman": 0.820},
+             {"alpha": 0.5, "task": 0.70, "stsb_spearman": 0.815},
+             {"alpha": 0.75, "task": 0.74, "stsb_spearman": 0.805},
+             {"alpha": 1.0, "task": 0.80, "stsb_spearman": 0.700}]
+    point = interpolate.operating_point(curve, "alpha", "task")
+    assert point["alpha"] == 0.5 and point["kept_share"] == pytest.approx(0.2 / 0.3) and not point["all_within"]
+    assert "at α = 0.5 STSb stays within 0.01 of the base model's and keeps 67% of the MRR@10 gain (+0.200 of +0.300)" \
+        == interpolate.describe(point, "alpha", "MRR@10")
+    loose = interpolate.operating_point(curve, "alpha", "task", tolerance=0.2)
+    assert loose["alpha"] == 1.0 and loose["kept_share"] == pytest.approx(1.0) and loose["all_within"]
+    steps = [{"step": s, "task": t, "stsb_spearman": g} for s, t, g in ((0, 0.5, 0.82), (100, 0.4, 0.80), (200, 0.3, 0.7))]
+    lost = interpolate.operating_point(steps, "step", "task")
+    assert lost["step"] == 0 and lost["kept_share"] is None and lost["gain"] == pytest.approx(-0.2)
+    assert interpolate.describe(lost, "step", "MRR@10").startswith("the fine-tune lost MRR@10 (-0.200): nothing to keep")
