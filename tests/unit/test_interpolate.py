@@ -72,3 +72,46 @@ def test_the_operating_point_is_the_furthest_point_within_the_tolerance():
     lost = interpolate.operating_point(steps, "step", "task")
     assert lost["step"] == 0 and lost["kept_share"] is None and lost["gain"] == pytest.approx(-0.2)
     assert interpolate.describe(lost, "step", "MRR@10").startswith("the fine-tune lost MRR@10 (-0.200): nothing to keep")
+
+
+def test_the_way_back_figure_marks_both_ends_and_labels_each_alpha():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pairings.report import figures
+
+    points = [{"alpha": a, "task": 0.5 + 0.3 * a, "stsb_spearman": 0.82 - 0.1 * a * a} for a in (0.0, 0.5, 1.0)]
+    fig = figures.way_back(points, "MRR@10", "quora → MNRL")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["0", "0.5", "1"]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "base model (α = 0)" in labels and "fine-tuned (α = 1)" in labels
+
+
+def test_a_runs_way_back_starts_at_its_before_figures_and_ends_at_its_after_figures(tmp_path, monkeypatch):
+    """A tiny udemy run with interpolation_points: 3: at α = 0 the head-free task metric, STSb and SICK-R are the
+    run's "before" figures, at α = 1 its "after" ones (to float32 rounding); the model is left fine-tuned; the record
+    keeps the curve and its operating point."""
+    monkeypatch.setenv("PAIRINGS_EVAL_CACHE", "off")
+    from pairings.run.pipeline import Run
+
+    p = Params.load("quick", "udemy-cosine", {"stsb_pairs": 40, "sick_pairs": 40, "test_pairs": 40, "train_pairs": 64,
+                                              "transfer": False, "interpolation_points": 3, "batch_size": 16,
+                                              "learning_rate": 1e-4, "output_dir": str(tmp_path)})
+    run = Run(p)
+    run.load_model(), run.load_data(), run.make_loss()
+    before = run.evaluate("before")
+    run.train()
+    tuned = interpolate.state(run.model)
+    after = run.evaluate("after")
+    points = run.interpolation["points"]
+    task = run.data.task.headline(None)
+    assert [x["alpha"] for x in points] == [0.0, 0.5, 1.0] and run.interpolation["task_metric"] == task
+    for end, figures in ((points[0], before), (points[-1], after)):
+        assert end["task"] == pytest.approx(figures[task], abs=1e-6)
+        assert end["stsb_spearman"] == pytest.approx(figures["stsb_spearman"], abs=1e-6)
+        assert end["sick_spearman"] == pytest.approx(figures["sick_spearman"], abs=1e-6)
+    assert before["stsb_spearman"] != after["stsb_spearman"]  # the two ends differ: the test can fail
+    assert all(torch.equal(v, tuned[k]) for k, v in run.model.state_dict().items())
+    rec = run.save()
+    assert rec.way_back["operating_point"]["alpha"] in (0.0, 0.5, 1.0) and len(rec.way_back["points"]) == 3

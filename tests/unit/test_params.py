@@ -175,7 +175,8 @@ def test_the_speed_options_are_one_object_written_flat():
     assert isinstance(local.speed, Speed) and local.speed.train_loop == "trainer" and not local.speed.fast_dropout
     assert "speed" not in local.to_dict() and local.origins()["train_loop"].endswith("_profile.yaml")
     record = json.loads((config.report_dir("local") / "ncert-mnrl.softmax-probe.json").read_text())
-    assert list(record["params"]) == list(Params.load("local", "ncert-mnrl", variant="softmax-probe").to_dict())
+    now = list(Params.load("local", "ncert-mnrl", variant="softmax-probe").to_dict())
+    assert list(record["params"]) == [k for k in now if k in record["params"]]  # later parameters aside
     assert local.replace(encode_dtype="bfloat16").speed.encode_dtype == "bfloat16"
     with pytest.raises(ParamsError, match=r"parameter 'train_loop' must be one of auto, trainer, lean \(did you mean 'lean'"):
         local.replace(train_loop="leen")

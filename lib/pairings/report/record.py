@@ -46,7 +46,8 @@ def device_info(device: str) -> dict[str, Any]:
 
 def build(params: Params, *, data: dict, before: dict, after: dict, training: dict, task_metric: str,
           timings: dict, device: str, notes: list[str] | None = None, extra: dict | None = None,
-          base_model: dict | None = None, transfer: dict | None = None, head: dict | None = None) -> "Record":
+          base_model: dict | None = None, transfer: dict | None = None, head: dict | None = None,
+          way_back: dict | None = None) -> "Record":
     """A new run's record (its versions, device and creation time taken now)."""
     return Record.from_dict(_plain({
         "schema": SCHEMA,
@@ -56,7 +57,7 @@ def build(params: Params, *, data: dict, before: dict, after: dict, training: di
         "device": device_info(device),
         "data": data, "task_metric": task_metric,
         "metrics": {"before": before, "after": after},
-        "transfer": transfer or None, "head": head or None,
+        "transfer": transfer or None, "head": head or None, "way_back": way_back or None,
         "training": training, "timings": timings, "notes": notes or [], "extra": extra or {},
     }))
 
@@ -86,13 +87,14 @@ class Record:
     device: dict[str, Any] = field(default_factory=dict)
     transfer: dict[str, Any] | None = None  # every seed task's head-free metric, before and after
     head: dict[str, Any] | None = None  # a loss with a head: pairings.train.head.diagnose
+    way_back: dict[str, Any] | None = None  # interpolation toward the base: pairings.evaluate.interpolate
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("pairing", "profile", "run", "params", "data", "metrics", "training", "timings")
     ORDER: ClassVar[tuple[str, ...]] = ("schema", "pairing", "profile", "run", "created", "params", "base_model",
                                         "versions", "device", "data", "task_metric", "metrics", "transfer", "head",
-                                        "training", "timings", "notes", "extra")
+                                        "way_back", "training", "timings", "notes", "extra")
 
     # ---- reading and writing ------------------------------------------------------------------------
 
@@ -125,10 +127,10 @@ class Record:
             raise RecordError(f"{path}: {err}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object, its keys in the order records have always had (``transfer`` and ``head`` only where
-        the run has them)."""
+        """The JSON object, its keys in the order records have always had (``transfer``, ``head`` and ``way_back``
+        only where the run has them)."""
         values = asdict(self)
-        return {k: values[k] for k in self.ORDER if not (k in ("transfer", "head") and values[k] is None)}
+        return {k: values[k] for k in self.ORDER if not (k in ("transfer", "head", "way_back") and values[k] is None)}
 
     def save(self, folder: Path) -> Path:
         """Write ``record.json`` into ``folder``."""

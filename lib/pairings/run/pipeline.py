@@ -20,7 +20,7 @@ from typing import Any
 from pairings import data as data_sets
 from pairings import losses, progress
 from pairings.data import seedcards
-from pairings.evaluate import cache, metrics
+from pairings.evaluate import cache, interpolate, metrics
 from pairings.params import Params, pairings
 from pairings.report import cards, figures, record, tables
 from pairings.train import base_model, head, speed, trainer
@@ -58,6 +58,7 @@ class Run:
         self.transfer: dict[str, dict[str, float]] = {}  # phase → data set → its task's head-free metric
         self.examples: dict[str, Any] = {}
         self.artifacts: dict[str, dict[str, Any]] = {}
+        self.base_state = self.interpolation = None  # the way back: the base model's weights, then its curve
         self.eval_seconds = 0.0
         self.head_start: dict | None = None  # the head's weights when the fine-tune began (a loss with a head)
         self.head_report: dict | None = None  # head.diagnose after training
@@ -87,6 +88,8 @@ class Run:
     def load_model(self):
         progress.phase("load model")
         self.model = base_model.load(self.params)
+        if self.params.interpolation_points:  # the base end of the way back
+            self.base_state = interpolate.state(self.model)
         return self.model
 
     def load_data(self) -> data_sets.Prepared:
@@ -147,7 +150,37 @@ class Run:
         if phase == "after" and self.head_report:
             print(f"Head diagnostic ({self.head_report['pairs']}): {self.head_report['line']}")
         self.eval_seconds += time.perf_counter() - start
+        if phase == "after" and self.params.interpolation_points:
+            self.way_back()
         return values
+
+    def way_back(self) -> dict:
+        """The fine-tuned encoder moved back toward the base model (``interpolation_points`` α from 0 to 1), each
+        scored head-free on the task, on STSb and on SICK-R; its operating point (the largest α within 0.01 STSb
+        of the base model) and a figure."""
+        progress.phase("the way back")
+        start, task, p = time.perf_counter(), self.data.task, self.params
+        stsb, sick = self.data.stsb.dataset, self.data.sick
+
+        def scores(model) -> dict[str, float]:
+            out = {"task": task.transfer(model), **metrics.stsb(model, stsb)}
+            if sick is not None:
+                out.update(metrics.stsb(model, sick.dataset, name="sick-test", prefix="sick"))
+            return out
+
+        fast = speed.evaluation(self.model) if p.speed.fast_path else contextlib.nullcontext()
+        with metrics.precision(self.model, p.speed.encode_dtype), fast:
+            points = interpolate.curve(self.model, self.base_state, p.interpolation_points, scores)
+        name = task.headline(None)
+        point = interpolate.operating_point(points, "alpha", "task")
+        self.interpolation = {"task_metric": name, "points": points, "operating_point": point,
+                              "seconds": time.perf_counter() - start}
+        print(f"The way back ({len(points)} points from the base model to the fine-tuned one, head-free "
+              f"{tables.label(name)}): {interpolate.describe(point, 'alpha', tables.label(name))}.")
+        figures.way_back(points, tables.label(name), title=f"{self.data_set.title} → {losses.get(p.loss).label}: "
+                         f"the encoder interpolated toward the base model")
+        self.eval_seconds += self.interpolation["seconds"]
+        return self.interpolation
 
     def _general(self) -> dict[str, float]:
         """General similarity: STSb, SICK-R (where given) and the collapse of unrelated STSb pairs."""
@@ -261,6 +294,7 @@ class Run:
                               before=self.before, after=self.after,
                               data={**common, **self.data_set.record_data(p, prep)}, training=self.training,
                               timings={"eval_seconds": self.eval_seconds}, extra=extra, head=self.head_report,
+                              way_back=self.interpolation,
                               transfer=self.transfer and {
                                   "metrics": {name: t.headline(None) for name, t in self.transfer_tasks.items()},
                                   **self.transfer})
