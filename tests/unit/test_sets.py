@@ -140,7 +140,10 @@ def test_every_shaping_gives_its_loss_the_label_type_it_takes(name):
 
 @pytest.mark.parametrize("columns, loss, ok", [
     ({}, "mnrl", True), ({"label": [0, 1] * 10}, "softmax", True), ({"score": [0.2, 0.9] * 10}, "cosine", True),
-    ({}, "cosine", False), ({"label": [0, 1] * 10}, "mnrl", False), ({"score": [0.2, 0.9] * 10}, "softmax", False),
+    ({}, "cosine", True), ({}, "softmax", True), ({"label": [0, 1] * 10}, "mnrl", True),
+    ({"label": [0, 1] * 10}, "cosine", True), ({"score": [0.2, 0.9] * 10}, "mnrl", True),
+    ({"score": [0.2, 0.9] * 10}, "softmax", False), ({"label": [0, 1, 2, 3] * 5}, "mnrl", False),
+    ({"label": [0, 1, 2, 3] * 5}, "cosine", False),
 ])
 def test_a_users_file_feeds_the_loss_its_columns_allow(tmp_path, columns, loss, ok):
     path = tmp_path / "mine.csv"
@@ -181,11 +184,63 @@ def test_new_refuses_a_loss_the_file_cannot_feed_and_writes_nothing(tmp_path, mo
     from pairings.run import cli
 
     monkeypatch.setattr(config, "PARAMS_DIR", tmp_path)
-    data = tmp_path / "pairs.csv"
-    pd.DataFrame({"a": ["x", "y", "z"] * 5, "b": ["one", "two", "three"] * 5}).to_csv(data, index=False)
-    assert cli.main(["new", "pairs", "--data", str(data), "--loss", "cosine"]) == 2
-    assert "loss 'cosine' needs a 'score' column in [0, 1]; this file suits loss 'mnrl'" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["pairs.csv"]
+    data = tmp_path / "scores.csv"
+    pd.DataFrame({"a": ["x", "y", "z"] * 5, "b": ["one", "two", "three"] * 5, "score": [0.1, 0.5, 0.9] * 5}).to_csv(data, index=False)
+    assert cli.main(["new", "scores", "--data", str(data), "--loss", "softmax"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("(scores): loss 'softmax' needs a 'label' column of class ids for its head; scores "
+                                      "are not classes; this file can feed mnrl, cosine") in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["scores.csv"]
+
+
+def write_rows(tmp_path, name, rows):
+    path = tmp_path / name
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return str(path)
+
+
+def shaped(tmp_path, rows, loss):
+    """The training rows a file of ``rows`` gives ``loss`` (a user's pairing, as `new` makes it)."""
+    spec = write_rows(tmp_path, f"{loss}.csv", rows)
+    params = Params.from_mapping({"pairing": "mine", "data_set": "file", "train_data": spec, "loss": loss,
+                                  "test_data": spec})
+    prep = data_sets.get("file").prepare(params)
+    return prep.shaped, prep.task.headline(loss)
+
+
+PAIR_ROWS = {"q": [f"question {i}" for i in range(24)], "a": [f"answer {i}" for i in range(24)]}
+
+
+def test_a_file_of_pairs_feeds_every_loss_as_the_seed_data_sets_do(tmp_path):
+    """Its own second text is the positive; for SoftmaxLoss and CosineSimilarityLoss another row's is the negative."""
+    mnrl, metric = shaped(tmp_path, PAIR_ROWS, "mnrl")
+    assert mnrl.dataset.to_dict() == {"text1": PAIR_ROWS["q"], "text2": PAIR_ROWS["a"]} and metric == "mrr@10"
+    softmax, metric = shaped(tmp_path, PAIR_ROWS, "softmax")
+    rows = softmax.dataset.to_dict()
+    assert softmax.num_labels == 2 and sorted(rows["label"]) == [0] * 24 + [1] * 24 and metric == "mrr@10"
+    for a, b, y in zip(rows["text1"], rows["text2"], rows["label"]):
+        assert (b == a.replace("question", "answer")) == (y == 1)  # its own answer is 1, another row's 0
+    cosine, _ = shaped(tmp_path, PAIR_ROWS, "cosine")
+    assert sorted(cosine.dataset["label"]) == [0.0] * 24 + [1.0] * 24
+
+
+def test_a_file_of_two_classes_feeds_every_loss_and_of_scores_all_but_a_head(tmp_path):
+    classes = {**PAIR_ROWS, "label": [1, 0] * 12}
+    mnrl, metric = shaped(tmp_path, classes, "mnrl")
+    assert mnrl.dataset["text1"] == PAIR_ROWS["q"][0::2] and metric == "label_auc"  # class 1 only; head-free AUC
+    cosine, _ = shaped(tmp_path, classes, "cosine")
+    assert cosine.dataset["score"] == [1.0, 0.0] * 12
+    softmax, metric = shaped(tmp_path, classes, "softmax")
+    assert softmax.dataset["label"] == [1, 0] * 12 and softmax.num_labels == 2 and metric == "accuracy"
+    scores = {**PAIR_ROWS, "score": [0.9, 0.2, 0.5, 0.4] * 6}
+    mnrl, metric = shaped(tmp_path, scores, "mnrl")
+    assert mnrl.dataset["text2"] == PAIR_ROWS["a"][0::2] and metric == "pair_spearman"  # scored ≥ 0.5
+    with pytest.raises(DataError, match=r"\(scores\): loss 'softmax' needs a 'label' column of class ids for its head"):
+        shaped(tmp_path, scores, "softmax")
+    three = {**PAIR_ROWS, "label": [0, 1, 2] * 8}
+    with pytest.raises(DataError, match=r"loss 'mnrl' needs positive pairs, and a 'label' with classes \[0, 1, 2\] does "
+                                        r"not say which class is the positive one .*; this file can feed softmax$"):
+        shaped(tmp_path, three, "mnrl")
 
 
 def test_snli_triplets_come_from_the_whole_split_not_from_a_subset_of_rows():

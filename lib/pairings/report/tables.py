@@ -23,6 +23,7 @@ METRIC_LABELS = {
     "mrr@10": "MRR@10", "ndcg@10": "nDCG@10", "recall@1": "Recall@1", "recall@10": "Recall@10",
     "reply_cosine": "mean cosine between distinct replies",
     "pair_spearman": "held-out pairs: Spearman of cosine vs label",
+    "label_auc": "class 1 vs class 0: ROC AUC of cosine", "accuracy": "accuracy (softmax head)",
     "zero_shot_accuracy": "zero-shot subject accuracy", "zero_shot_macro_f1": "zero-shot subject macro-F1",
 }
 
