@@ -34,6 +34,11 @@ EXTENDED_TESTS = tests/slow/test_ray.py tests/slow/test_jobs.py
 ## List the targets
 help:
 	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  make %-10s %s\n", substr($$1, 1, length($$1) - 1), doc; doc=""}' $(MAKEFILE_LIST)
+	@echo "Variables (make study PROFILE=local PAIRING=snli-softmax JOBS=1):"
+	@echo "  PROFILE    quick (default), local or seed: the params/<profile>/ a study runs"
+	@echo "  PAIRING    one pairing with its variants, or PAIRING.VARIANT (default: every pairing)"
+	@echo "  JOBS       runs at once on this machine (default: 2 for quick, else 1)"
+	@echo "  EXTRAS     make setup EXTRAS=ray adds the Ray executor"
 
 $(VENV)/.installed: pyproject.toml $(LOCK) Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -85,9 +90,9 @@ lint: setup
 bench: setup
 	$(PY) -m benchmarks.run
 
-## Open JupyterLab on notebooks/
+## Open JupyterLab at the project root (notebooks/ to run, reports/ to read) with the project's kernel
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 ## Remove .venv
 clean-venv:

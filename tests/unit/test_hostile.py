@@ -198,3 +198,11 @@ def test_a_signal_while_a_run_is_published_waits_until_its_files_are_in_place():
             moved.append("never")
         assert not at_once.value.told and moved[-1] == "html"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or signal.getsignal(signal.SIGTERM) != signals.on_signal
+
+
+def test_version_is_the_packages(capsys):
+    import pairings
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"minilm-pairings {pairings.__version__}"

@@ -12,6 +12,7 @@ import time
 import traceback
 from pathlib import Path
 
+import pairings
 from pairings import config
 from pairings.data import strict_yaml
 from pairings.data.sources import DataError
@@ -23,6 +24,7 @@ from pairings.train.base_model import ModelError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pairings", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"minilm-pairings {pairings.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the pairing notebooks of a profile and render reports/<profile>/")
     check = sub.add_parser("check", help="validate a profile's params files and data sources; train nothing")
