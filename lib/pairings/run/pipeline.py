@@ -23,7 +23,7 @@ from pairings.data import seedcards
 from pairings.evaluate import cache, interpolate, metrics
 from pairings.params import Params, pairings
 from pairings.report import cards, figures, record, tables
-from pairings.train import base_model, head, speed, trainer
+from pairings.train import along, base_model, head, speed, trainer
 
 
 def transfer_tasks(params) -> dict[str, data_sets.Task]:
@@ -59,6 +59,7 @@ class Run:
         self.examples: dict[str, Any] = {}
         self.artifacts: dict[str, dict[str, Any]] = {}
         self.base_state = self.interpolation = None  # the way back: the base model's weights, then its curve
+        self.along = self.along_training = None  # evaluations along training: the callback, then the curve
         self.eval_seconds = 0.0
         self.head_start: dict | None = None  # the head's weights when the fine-tune began (a loss with a head)
         self.head_report: dict | None = None  # head.diagnose after training
@@ -150,28 +151,29 @@ class Run:
         if phase == "after" and self.head_report:
             print(f"Head diagnostic ({self.head_report['pairs']}): {self.head_report['line']}")
         self.eval_seconds += time.perf_counter() - start
+        if phase == "after" and self.along is not None and self.before:
+            self.along_curve()
         if phase == "after" and self.params.interpolation_points:
             self.way_back()
         return values
+
+    def head_free_scores(self, model) -> dict[str, float]:
+        """What the way back and the evaluations along training score: the task's head-free headline ("task"),
+        STSb and SICK-R."""
+        out = {"task": self.data.task.transfer(model), **metrics.stsb(model, self.data.stsb.dataset)}
+        if self.data.sick is not None:
+            out.update(metrics.stsb(model, self.data.sick.dataset, name="sick-test", prefix="sick"))
+        return out
 
     def way_back(self) -> dict:
         """The fine-tuned encoder moved back toward the base model (``interpolation_points`` α from 0 to 1), each
         scored head-free on the task, on STSb and on SICK-R; its operating point (the largest α within 0.01 STSb
         of the base model) and a figure."""
         progress.phase("the way back")
-        start, task, p = time.perf_counter(), self.data.task, self.params
-        stsb, sick = self.data.stsb.dataset, self.data.sick
-
-        def scores(model) -> dict[str, float]:
-            out = {"task": task.transfer(model), **metrics.stsb(model, stsb)}
-            if sick is not None:
-                out.update(metrics.stsb(model, sick.dataset, name="sick-test", prefix="sick"))
-            return out
-
+        start, p, name = time.perf_counter(), self.params, self.data.task.headline(None)
         fast = speed.evaluation(self.model) if p.speed.fast_path else contextlib.nullcontext()
         with metrics.precision(self.model, p.speed.encode_dtype), fast:
-            points = interpolate.curve(self.model, self.base_state, p.interpolation_points, scores)
-        name = task.headline(None)
+            points = interpolate.curve(self.model, self.base_state, p.interpolation_points, self.head_free_scores)
         point = interpolate.operating_point(points, "alpha", "task")
         self.interpolation = {"task_metric": name, "points": points, "operating_point": point,
                               "seconds": time.perf_counter() - start}
@@ -181,6 +183,26 @@ class Run:
                          f"the encoder interpolated toward the base model")
         self.eval_seconds += self.interpolation["seconds"]
         return self.interpolation
+
+    def along_curve(self) -> dict:
+        """The evaluations along training with the run's start (the before evaluation, step 0) and end (after):
+        where the task gain comes and where general similarity goes; the earliest stop within 0.01 STSb."""
+        name = self.data.task.headline(None)
+        ends = []
+        for step, values in ((0, self.before), (self.training["steps"], self.after)):
+            if name not in values:  # a task whose head-free metric the loss's evaluation left out
+                values = {**values, name: self.data.task.transfer(self.model)} if step else None
+            ends.append(None if values is None else {"step": step, "task": values[name],
+                        **{k: values[k] for k in ("stsb_spearman", "sick_spearman") if k in values}})
+        points = [p for p in (ends[0], *self.along.results, ends[1]) if p is not None]
+        point = interpolate.operating_point(points, "step", "task")
+        self.along_training = {"task_metric": name, "points": points, "operating_point": point,
+                               "seconds": self.along.seconds}
+        print(f"Along training ({len(self.along.results)} evaluations between the start and the end, head-free "
+              f"{tables.label(name)}): {interpolate.describe(point, 'step', tables.label(name))}.")
+        figures.along_training(self.training["loss_history"], points, tables.label(name),
+                               title=f"{self.data_set.title} → {losses.get(self.params.loss).label}: along training")
+        return self.along_training
 
     def _general(self) -> dict[str, float]:
         """General similarity: STSb, SICK-R (where given) and the collapse of unrelated STSb pairs."""
@@ -233,7 +255,14 @@ class Run:
             self.head_start = head.snapshot(self.loss)  # drawn from the seed, or fitted by the warm-up
         progress.phase("train")
         if p.epochs:
-            self.training = trainer.fit(self.model, self.loss, self.data.train_dataset, p, p.resolved_output_dir())
+            if p.eval_points:
+                self.along = along.AlongTraining(self.model, self.head_free_scores, p.eval_points)
+            self.training = trainer.fit(self.model, self.loss, self.data.train_dataset, p, p.resolved_output_dir(),
+                                        callbacks=[self.along] if self.along else None)
+            if self.along is not None:  # the evaluations are not training: out of its time
+                self.training["train_seconds"] -= self.along.seconds
+                ran = self.training["steps"] - (self.training["resumed_from_step"] or 0)
+                self.training["seconds_per_step"] = self.training["train_seconds"] / max(ran, 1)
         else:  # the probe alone: the warm-up is the whole training, the encoder as it was
             self.training = {"loss_history": warmup["loss_history"], "steps": warmup["steps"],
                              "train_seconds": warmup["seconds"], "resumed_from_step": None,
@@ -294,7 +323,7 @@ class Run:
                               before=self.before, after=self.after,
                               data={**common, **self.data_set.record_data(p, prep)}, training=self.training,
                               timings={"eval_seconds": self.eval_seconds}, extra=extra, head=self.head_report,
-                              way_back=self.interpolation,
+                              way_back=self.interpolation, along_training=self.along_training,
                               transfer=self.transfer and {
                                   "metrics": {name: t.headline(None) for name, t in self.transfer_tasks.items()},
                                   **self.transfer})
