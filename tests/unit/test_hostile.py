@@ -206,3 +206,39 @@ def test_version_is_the_packages(capsys):
     with pytest.raises(SystemExit) as done:
         cli.main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.strip() == f"minilm-pairings {pairings.__version__}"
+
+
+def test_a_full_disk_while_publishing_leaves_every_old_file_whole(tmp_path, monkeypatch, capsys):
+    """The disk fills while the index, a record and a rendered figure are written: each write fails naming its file,
+    the old index, record and figure are byte-identical, no temporary file is left, and the command says so in one
+    line (no "internal error")."""
+    import errno
+    import shutil
+
+    from pairings import publish
+    from pairings.report import record as record_module
+
+    root = tmp_path / "project"
+    shutil.copytree(config.report_dir("quick"), root / "reports" / "quick", ignore=shutil.ignore_patterns("*.ipynb"))
+    monkeypatch.setattr(config, "REPORTS_DIR", root / "reports")
+    folder = root / "reports" / "quick"
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(publish.os, "fsync", full)
+    assert cli.main(["index", "--profile", "quick"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {folder / 'index.html'}: not written (No space left on device); the previous file is kept"
+    rec = record_module.Record.load(folder / "greetings-mnrl.json")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "record.json").write_text("the last good record")
+    with pytest.raises(publish.PublishError, match=r"record\.json: not written \(No space left on device\)"):
+        record_module.write(rec, out)
+    assert (out / "record.json").read_text() == "the last good record"
+    with pytest.raises(publish.PublishError):
+        publish.write(folder / "figure.png", b"\x89PNG")
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before  # nothing new, nothing cut
+    assert not list(tmp_path.rglob("*.tmp"))

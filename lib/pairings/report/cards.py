@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pairings import data as data_sets
-from pairings import losses
+from pairings import losses, publish
 from pairings.report.tables import number
 from pairings.train import base_model
 
@@ -142,5 +142,5 @@ def save(model, path: str | Path, rec: dict) -> Path:
         if hasattr(model.model_card_data, "save_dir"):
             model.model_card_data.save_dir = str(path)  # where the card's assets go, as model.save sets it
         text = generate(model)
-    readme.write_text(f"{text.rstrip()}\n\n{lineage_section(rec)}", encoding="utf-8")
+    publish.write(readme, f"{text.rstrip()}\n\n{lineage_section(rec)}")
     return readme

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from pairings import config
+from pairings import config, publish
 from pairings.data import seed_pairings
 from pairings.params import Params
 
@@ -245,7 +245,7 @@ def check_finite(training: dict | None, metrics: dict[str, dict]) -> None:
 def write(record: "Record", output_dir: Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "record.json"
-    path.write_text(json.dumps(record.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    publish.write(path, json.dumps(record.to_dict(), indent=1, ensure_ascii=False) + "\n")
     return path
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from pairings import publish
 from pairings.report.record import Record
 from pairings.report.tables import label, number
 
@@ -19,7 +20,7 @@ def render_html(notebook: Path, html_path: Path) -> Path:
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_filename(str(notebook))
-    html_path.write_text(body, encoding="utf-8")
+    publish.write(html_path, body)
     return html_path
 
 
@@ -35,7 +36,7 @@ def save_figures(notebook: Path, folder: Path, prefix: str) -> list[Path]:
         for output in cell.get("outputs", []):
             if "image/png" in output.get("data", {}):
                 paths.append(folder / f"{prefix}-{len(paths) + 1}.png")
-                paths[-1].write_bytes(base64.b64decode(output["data"]["image/png"]))
+                publish.write(paths[-1], base64.b64decode(output["data"]["image/png"]))
     return paths
 
 

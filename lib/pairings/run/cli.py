@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 
 import pairings
-from pairings import config
+from pairings import config, publish
 from pairings.data import strict_yaml
 from pairings.data.sources import DataError
 from pairings.params import Params, ParamsError, shown
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--jobs is an option of the sequential executor (Ray runs as many as --cpus-per-run allows)")
 
     known = (ParamsError, DataError, ModelError, strict_yaml.YAMLInputError, FileNotFoundError, PermissionError,
+             publish.PublishError,
              IsADirectoryError, NotADirectoryError, signals.Busy)
     try:
         with signals.interruptible():

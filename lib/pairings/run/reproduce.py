@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from pairings import config
+from pairings import config, publish
 from pairings.params import Params
 from pairings.report.record import Record
 from pairings.run.plan import preflight
@@ -43,7 +43,7 @@ def reproduce(profile: str, run_name: str, tolerance: float = REPRODUCE_TOLERANC
     result = {"run": run_name, "profile": profile, **compare_records(old, new, tolerance)}
     target = out / "reproduced" / f"{run_name}.json"
     target.parent.mkdir(exist_ok=True)
-    target.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    publish.write(target, json.dumps(result, indent=1) + "\n")
     shutil.rmtree(staging, ignore_errors=True)
     log(f"  largest metric gap {result['largest_metric_gap']:.2e}, largest logged-loss gap {result['largest_loss_gap']:.2e} "
         f"(tolerance {tolerance}): {'reproduced' if result['within_tolerance'] else 'NOT reproduced'} → "

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from pairings import config, progress
+from pairings import publish as atomic
 from pairings.params import Params, shown
 from pairings.report import record, site
 from pairings.run.signals import Busy, Interrupted, interrupted, publishing
@@ -229,5 +230,5 @@ def write_index(profile: str) -> Path:
     pages = {p.stem: p.name for p in out.glob("*.html") if p.name != "index.html" and ".failed" not in p.name}
     failed = sorted(p.name.removesuffix(".failed.html") for p in out.glob("*.failed.html"))
     path = out / "index.html"
-    path.write_text(site.index_html(profile, records, pages, failed), encoding="utf-8")
+    atomic.write(path, site.index_html(profile, records, pages, failed))
     return path
