@@ -92,19 +92,42 @@ def test_a_failing_notebook_keeps_the_last_good_report(reports):
 
 # ---- records, index, table ------------------------------------------------------------------------
 
-def test_broken_records_are_skipped_with_a_warning(reports, capsys):
+def test_a_broken_record_stops_index_table_and_summary_unless_allowed(reports, capsys):
+    """A record that cannot be read stops `index`, `table` and `summary` in one line naming it, and the last good
+    index stays as it was (republishing would drop that run); --allow-missing goes on with a warning per file."""
     good = json.loads((config.PARAMS_DIR.parent / "reports" / "quick" / "greetings-mnrl.json").read_text())
     (reports / "greetings-mnrl.json").write_text(json.dumps(good))
-    (reports / "empty.json").write_text("")
+    assert cli.main(["index"]) == 0
+    last_good = (reports / "index.html").read_bytes()
     (reports / "truncated.json").write_text(json.dumps(good)[:100])
+    capsys.readouterr()
+    for command in (["index"], ["table"], ["table", "--grid"]):
+        assert cli.main(command) == 2, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {reports / 'truncated.json'}: unreadable (JSONDecodeError"), err
+        assert err[0].endswith("pass --allow-missing to go on without it)")
+    assert (reports / "index.html").read_bytes() == last_good
+    (reports / "empty.json").write_text("")
     (reports / "list.json").write_text("[1, 2]")
     (reports / "other.json").write_text('{"hello": 1}')
-    assert [r.run for r in record.load_all("quick")] == ["greetings-mnrl"]
+    assert [r.run for r in record.load_all("quick", allow_missing=True)] == ["greetings-mnrl"]
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 4 and all(line.startswith("warning: ") and line.endswith("; skipped") for line in err)
     assert any("empty.json: unreadable (JSONDecodeError" in line for line in err)
     assert any("other.json: not a run record (no pairing, profile" in line for line in err)
-    assert cli.main(["index"]) == 0 and (reports / "index.html").is_file()
+    assert cli.main(["index", "--allow-missing"]) == 0 and b"greetings-mnrl.html" in (reports / "index.html").read_bytes()
+
+
+def test_a_fifo_named_like_a_record_is_passed_over_not_read(reports, capsys):
+    """A FIFO (or a folder) named *.json in reports/<profile>/ would block a reader for ever: never opened."""
+    good = (config.PARAMS_DIR.parent / "reports" / "quick" / "greetings-mnrl.json").read_text()
+    (reports / "greetings-mnrl.json").write_text(good)
+    os.mkfifo(reports / "fifo.json")
+    (reports / "folder.json").mkdir()
+    assert [r.run for r in record.load_all("quick")] == ["greetings-mnrl"]
+    err = capsys.readouterr().err.splitlines()
+    assert sorted(e.split(": ", 2)[1].rsplit("/", 1)[-1] for e in err) == ["fifo.json", "folder.json"]
+    assert all(e.endswith(": not a regular file; passed over") for e in err)
 
 
 def test_table_without_records_says_so(reports, capsys):

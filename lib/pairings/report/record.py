@@ -249,17 +249,22 @@ def write(record: "Record", output_dir: Path) -> Path:
     return path
 
 
-def load_all(profile: str) -> list[Record]:
-    """The records of a profile's reports, the seed pairings first, in the cards' order; a file that is not one
-    is skipped with a one-line warning naming it."""
-    records = [r for r in map(_read, sorted(config.report_dir(profile).glob("*.json"))) if r is not None]
+def load_all(profile: str, allow_missing: bool = False) -> list[Record]:
+    """The records of a profile's reports, the seed pairings first, in the cards' order. A ``*.json`` that is not a
+    regular file (a folder, a FIFO) is passed over with a warning, never opened; a file that is not a readable record
+    raises ``RecordError`` naming it, so that nothing is republished with fewer runs than before, unless
+    ``allow_missing`` (then it is skipped with a one-line warning)."""
+    records = []
+    for path in sorted(config.report_dir(profile).glob("*.json")):
+        if not path.is_file():
+            print(f"warning: {path}: not a regular file; passed over", file=sys.stderr)
+            continue
+        try:
+            records.append(Record.load(path))
+        except RecordError as err:
+            if not allow_missing:
+                raise RecordError(f"{err} (move it away, re-run that run, or pass --allow-missing to go on without "
+                                  f"it)") from None
+            print(f"warning: {err}; skipped", file=sys.stderr)
     order = {name: i for i, name in enumerate(seed_pairings())}
     return sorted(records, key=lambda r: (order.get(r.pairing, 99), r.run))
-
-
-def _read(path: Path) -> Record | None:
-    try:
-        return Record.load(path)
-    except RecordError as err:
-        print(f"warning: {err}; skipped", file=sys.stderr)
-        return None

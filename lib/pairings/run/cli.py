@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     reproduce = sub.add_parser("reproduce", help="re-run a published run with its record's parameters and compare")
     reproduce.add_argument("--run", required=True, help="the run's name, e.g. udemy-cosine (its reports/<profile>/<run>.json)")
     reproduce.add_argument("--tolerance", type=float, default=None, help="largest allowed metric difference")
+    for p in (index, table, summary):
+        p.add_argument("--allow-missing", action="store_true",
+                       help="go on without a record that cannot be read (a warning names it) instead of stopping")
     for p in (run, check, params, index, table, summary, reproduce):
         p.add_argument("--profile", default="quick", help=f"one of {', '.join(config.PROFILES)} (default: quick)")
     for p in (run, check):
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--jobs is an option of the sequential executor (Ray runs as many as --cpus-per-run allows)")
 
     known = (ParamsError, DataError, ModelError, strict_yaml.YAMLInputError, FileNotFoundError, PermissionError,
-             publish.PublishError,
+             publish.PublishError, record.RecordError,
              IsADirectoryError, NotADirectoryError, signals.Busy)
     try:
         with signals.interruptible():
@@ -136,7 +139,7 @@ def _command(args) -> int:
         print(f"run it: python -m pairings run --profile quick --pairing {args.name}")
         return 0
     if args.command == "table":
-        records = record.load_all(args.profile)
+        records = record.load_all(args.profile, args.allow_missing)
         if not records:
             print(f"no run records in reports/{args.profile}/ (python -m pairings run --profile {args.profile} "
                   f"writes them)", file=sys.stderr)
@@ -150,11 +153,11 @@ def _command(args) -> int:
         result = reproduce.reproduce(args.profile, args.run, args.tolerance or reproduce.REPRODUCE_TOLERANCE)
         return 0 if result["within_tolerance"] else 1
     if args.command == "summary":
-        ok = staging.execute_summary(args.profile)
-        print(staging.write_index(args.profile))
+        ok = staging.execute_summary(args.profile, allow_missing=args.allow_missing)
+        print(staging.write_index(args.profile, args.allow_missing))
         return 0 if ok else 1
     if args.command == "index":
-        print(staging.write_index(args.profile))
+        print(staging.write_index(args.profile, args.allow_missing))
         return 0
     runs = plan.plan(args.profile, args.pairing, args.seed)
     if args.command == "check":

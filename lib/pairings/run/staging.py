@@ -179,14 +179,16 @@ def run_notebook(notebook: Path, staging: Path, name: str, parameters: dict, mod
     return land_outcome(outcome, staging, model_dst, log)
 
 
-def execute_summary(profile: str, log=print) -> bool:
-    """The summary notebook reads the profile's records; it follows the same staging rules."""
+def execute_summary(profile: str, log=print, allow_missing: bool = False) -> bool:
+    """The summary notebook reads the profile's records (an unreadable one fails it, unless ``allow_missing``); it
+    follows the same staging rules."""
     out = config.report_dir(profile)
     staging = out / ".staging" / SUMMARY
     with locked(staging):
         clear(staging)
         try:
-            ok = run_notebook(config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb", staging, SUMMARY, {"profile": profile}, None, log)
+            ok = run_notebook(config.NOTEBOOKS_DIR / f"{SUMMARY}.ipynb", staging, SUMMARY,
+                              {"profile": profile, "allow_missing": allow_missing}, None, log)
         except Interrupted as err:
             raise interrupted(err, SUMMARY, staging, keep=False) from None
     if ok:
@@ -224,9 +226,10 @@ def first_line(err: Exception) -> str:
     return lines[-1] if lines else type(err).__name__
 
 
-def write_index(profile: str) -> Path:
+def write_index(profile: str, allow_missing: bool = False) -> Path:
+    """reports/<profile>/index.html from the records (an unreadable one stops it, unless ``allow_missing``)."""
     out = config.report_dir(profile)
-    records = record.load_all(profile)
+    records = record.load_all(profile, allow_missing)
     pages = {p.stem: p.name for p in out.glob("*.html") if p.name != "index.html" and ".failed" not in p.name}
     failed = sorted(p.name.removesuffix(".failed.html") for p in out.glob("*.failed.html"))
     path = out / "index.html"
