@@ -2,6 +2,7 @@
 the registry; generic modules that name no data set; a user's own pairing from a file."""
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -248,3 +249,32 @@ def test_snli_triplets_come_from_the_whole_split_not_from_a_subset_of_rows():
     params = Params.from_mapping({"pairing": "snli-softmax", "loss": "mnrl", "train_pairs": 64, "test_pairs": 50})
     prep = data_sets.get("snli").prepare(params)
     assert len(prep.train_dataset) == 64 and prep.train_dataset.column_names == ["anchor", "positive", "negative"]
+
+
+def test_new_refuses_reserved_and_overlong_names_and_quotes_what_yaml_would_misread(tmp_path, monkeypatch):
+    """`new index` would overwrite the profile's index page; a 300-character name is refused; a data path holding
+    YAML's special characters is written quoted, so the params file reads back as the same path."""
+    from pairings.run import scaffold
+
+    for folder in ("quick", "local"):
+        (tmp_path / "params" / folder).mkdir(parents=True)
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path / "params")
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", tmp_path / "notebooks")
+    odd = tmp_path / "my data: #1 [v2] 'x'.csv"
+    pd.DataFrame({"q": [f"question {i}" for i in range(40)], "a": [f"answer {i}" for i in range(40)]}).to_csv(odd, index=False)
+    with pytest.raises(ParamsError, match="pairing name 'index': reserved"):
+        scaffold.new_pairing("index", str(odd), "mnrl")
+    with pytest.raises(ParamsError, match="use 1 to 64 lowercase letters"):
+        scaffold.new_pairing("a" * 300, str(odd), "mnrl")
+    scaffold.new_pairing("odd", str(odd), "mnrl")
+    assert Params.load("quick", "odd").train_data == str(odd)
+    assert Params.load("local", "odd").train_data == str(odd)
+    with pytest.raises(ParamsError, match="pairing 'odd' exists already"):
+        scaffold.new_pairing("odd", str(odd), "mnrl")
+    # a second `new` of the same name that lost the race leaves the winner's files and none of its own
+    real_exists = Path.exists
+    monkeypatch.setattr(scaffold.Path, "exists", lambda self: False if self.suffix in (".yaml", ".ipynb") and tmp_path in self.parents else real_exists(self))
+    with pytest.raises(ParamsError, match=r"pairing 'odd' exists already \(.*odd\.yaml\)"):
+        scaffold.new_pairing("odd", str(odd), "mnrl")
+    assert Params.load("quick", "odd").train_data == str(odd)

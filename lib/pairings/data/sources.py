@@ -10,6 +10,7 @@ A source string (see :mod:`pairings.params`) says where a split comes from:
 
 from __future__ import annotations
 
+import glob
 import os
 import random
 from dataclasses import dataclass, field
@@ -82,7 +83,8 @@ def load_source(spec: str, key: str) -> Dataset:
     if path.is_dir() or builder is None:
         raise DataError(f"parameter '{key}' = {spec!r}: {path} is not a .parquet, .csv or .jsonl file")
     try:
-        return datasets.load_dataset(builder, data_files=str(path), split="train")
+        # a file's name is not a pattern: '[', '*' or '?' in it must not make datasets look for other files
+        return datasets.load_dataset(builder, data_files=glob.escape(str(path)), split="train")
     except Exception as err:  # pyarrow / pandas errors for truncated or malformed files
         raise DataError(f"parameter '{key}' = {spec!r}: cannot read {path}: {type(err).__name__}: {err}") from None
 
