@@ -274,7 +274,10 @@ def test_new_refuses_reserved_and_overlong_names_and_quotes_what_yaml_would_misr
         scaffold.new_pairing("odd", str(odd), "mnrl")
     # a second `new` of the same name that lost the race leaves the winner's files and none of its own
     real_exists = Path.exists
-    monkeypatch.setattr(scaffold.Path, "exists", lambda self: False if self.suffix in (".yaml", ".ipynb") and tmp_path in self.parents else real_exists(self))
+    def exists(self):  # the pairing's own files look absent when checked, then are there when written
+        return False if self.suffix in (".yaml", ".ipynb") and tmp_path in self.parents else real_exists(self)
+
+    monkeypatch.setattr(scaffold.Path, "exists", exists)
     with pytest.raises(ParamsError, match=r"pairing 'odd' exists already \(.*odd\.yaml\)"):
         scaffold.new_pairing("odd", str(odd), "mnrl")
     assert Params.load("quick", "odd").train_data == str(odd)
