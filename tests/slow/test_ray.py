@@ -140,7 +140,7 @@ def test_a_two_node_cluster_brings_every_runs_files_home(tmp_path, capsys, monke
     address = f"127.0.0.1:{port}"
     common = ["--num-cpus=1", "--num-gpus=0", "--disable-usage-stats"]
     # Ray's default for `ray start --head` is token authentication (the token in ~/.ray/auth_token): a node
-    # that joins, and the command, say so with RAY_AUTH_MODE=token (README, "Scale out")
+    # that joins, and the command, say so with RAY_AUTH_MODE=token (docs/scale-out.md)
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     try:
         subprocess.run([ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",

@@ -137,14 +137,13 @@ def test_markdown_table_prints_each_runs_numbers(capsys):
 
 
 def test_readme_results_table_is_printed_from_the_local_records(capsys):
-    """Each number of the README's Results table traces to a record: the table is the one that
+    """Each number of the results document's (docs/results.md) table traces to a record: the table is the one that
     `python -m pairings table --profile local` prints from reports/local/*.json, row for row."""
     from pairings.run import cli
 
     assert cli.main(["table", "--profile", "local"]) == 0
     printed = [x for x in capsys.readouterr().out.splitlines() if x.startswith("|")]
-    readme = (config.PROJ_ROOT / "README.md").read_text(encoding="utf-8")
-    results = readme.split("\n## Results", 1)[1].split("\n## ", 1)[0]
+    results = (config.PROJ_ROOT / "docs" / "results.md").read_text(encoding="utf-8")
     lines = results.splitlines()
     start = lines.index(printed[0])  # the summary table (the section's other tables quote single records)
     table = [x for x in lines[start:start + len(printed) + 1] if x.startswith("|")]
@@ -152,26 +151,25 @@ def test_readme_results_table_is_printed_from_the_local_records(capsys):
 
 
 def test_readme_grid_is_printed_from_the_local_records(capsys):
-    """The README's data × loss grid and its decomposition are what `python -m pairings table --profile local
+    """docs/results.md's data × loss grid and its decomposition are what `python -m pairings table --profile local
     --grid` prints from reports/local/*.json, verbatim."""
     from pairings.run import cli
 
     assert cli.main(["table", "--profile", "local", "--grid"]) == 0
     printed = capsys.readouterr().out.strip()
-    readme = (config.PROJ_ROOT / "README.md").read_text(encoding="utf-8")
-    results = readme.split("\n## Results", 1)[1].split("\n## ", 1)[0]
+    results = (config.PROJ_ROOT / "docs" / "results.md").read_text(encoding="utf-8")
     assert printed.count("\n|") > 10 and printed in results
 
 
 def test_readme_heads_tables_are_printed_from_the_local_records(capsys):
-    """The README's headline tables (SoftmaxLoss three ways, each run's head) are what `python -m pairings table
+    """docs/results.md's headline tables (SoftmaxLoss three ways, each run's head) are what `python -m pairings table
     --profile local --heads` prints from reports/local/*.json, verbatim."""
     from pairings.run import cli
 
     assert cli.main(["table", "--profile", "local", "--heads"]) == 0
     printed = capsys.readouterr().out.strip()
-    readme = (config.PROJ_ROOT / "README.md").read_text(encoding="utf-8")
-    headline = readme.split("\n## Results", 1)[1].split("\n### ", 2)[1]  # the Results' first subsection
+    results = (config.PROJ_ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    headline = results.split("\n## ", 2)[1]  # the results' first section
     assert printed.count("\n|") > 10 and printed in headline
 
 
@@ -288,7 +286,7 @@ def test_loss_at_chance_is_judged_over_every_seed():
 
 @pytest.mark.parametrize("profile", ["quick", "local"])
 def test_every_record_agrees_with_its_executed_notebook(profile):
-    """The README's numbers come from the local records: each must be what its executed notebook shows, with the
+    """docs/results.md's numbers come from the local records: each must be what its executed notebook shows, with the
     parameters papermill injected into it (STSb before and after to 4 decimals, the task metric to 3)."""
     records = record.load_all(profile)
     assert records

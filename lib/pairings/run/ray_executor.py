@@ -7,7 +7,7 @@ where the command was started, publishes it or keeps its ``.failed`` notebook, a
 the index. A node that sees this project folder (this machine, or a shared file system) leaves its files
 in staging; any other node sends the executed notebook, HTML, record and model back through Ray's object
 store. Every node runs in its own copy of the project (its environment, data and ../shared), the one
-its ``ray start`` was started from, or PAIRINGS_ROOT (README, "Scale out")."""
+its ``ray start`` was started from, or PAIRINGS_ROOT (docs/scale-out.md)."""
 
 from __future__ import annotations
 

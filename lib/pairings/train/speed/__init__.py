@@ -4,7 +4,7 @@ only, packed; attention per text; the word-embedding gradient added in place; on
 PCG64 and attention text by text for long texts, with ``fast_dropout``), ``rows`` (AdamW and clipping over the
 word-embedding rows touched), ``static`` (static-shape encoding replayed from CUDA graphs, for evaluation on a GPU),
 over ``bert`` (the encoder they rewrite and the one ladder of static lengths). ``options`` says in the record what a
-run used; README "Performance" gives the measurements behind each.
+run used; docs/performance.md gives the measurements behind each.
 """
 
 from __future__ import annotations

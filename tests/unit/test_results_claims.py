@@ -1,6 +1,6 @@
-"""The numbers in the README's Results prose, each rebuilt from the local records: a bullet that quotes a record
-which has since been replaced, or rounds differently from its table, fails here. (The tables themselves are
-checked verbatim in test_reports.py.) Run ``python tests/unit/test_readme_claims.py`` to print the phrases."""
+"""The numbers in the prose of docs/results.md (the README's results), each rebuilt from the local records: a bullet
+that quotes a record which has since been replaced, or rounds differently from its table, fails here. (The tables
+themselves are checked verbatim in test_reports.py.) ``python tests/unit/test_results_claims.py`` prints the phrases."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pairings.report import grid, record
 
 
 def claims() -> list[str]:
-    """Each phrase the README's Results prose must contain, with its numbers computed from reports/local/*.json."""
+    """Each phrase the results document's (docs/results.md) prose must contain, with its numbers computed from reports/local/*.json."""
     by = {r.run: r for r in record.load_all("local")}
 
     def after(run, metric=None):
@@ -53,10 +53,9 @@ def claims() -> list[str]:
 
 
 def test_every_number_in_the_results_prose_is_the_records():
-    readme = " ".join((config.PROJ_ROOT / "README.md").read_text(encoding="utf-8").split())
-    results = readme.split("## Results", 1)[1].split(" ## ", 1)[0]
+    results = " ".join((config.PROJ_ROOT / "docs" / "results.md").read_text(encoding="utf-8").split())
     missing = [c for c in claims() if c not in results]
-    assert not missing, "README Results should say (from the records):\n" + "\n".join(missing)
+    assert not missing, "docs/results.md should say (from the records):\n" + "\n".join(missing)
 
 
 if __name__ == "__main__":
