@@ -84,9 +84,10 @@ def test_resume_continues_the_same_run(tmp_path, train_loop, saved):
     assert tables.training_line(whole[0]).startswith("6 steps in ")
 
 
-def test_resume_without_a_checkpoint_starts_fresh(tmp_path):
+def test_resume_without_a_checkpoint_starts_fresh_and_says_so(tmp_path, capsys):
     result = train_once(tiny(resume=True), tmp_path / "fresh")
     assert result[0]["resumed_from_step"] is None and result[0]["steps"] == 6
+    assert "resume: no complete checkpoint under " in capsys.readouterr().out
 
 
 # ---- a run killed mid-training keeps the last good report --------------------------------------

@@ -265,3 +265,20 @@ def test_a_full_disk_while_publishing_leaves_every_old_file_whole(tmp_path, monk
         publish.write(folder / "figure.png", b"\x89PNG")
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before  # nothing new, nothing cut
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_reproduce_takes_the_tolerance_it_is_given():
+    """--tolerance 0 means identical (not the default 0.005); a negative one is refused before anything runs."""
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "--profile", "quick", "--run", "greetings-mnrl", "--tolerance", "x"])
+    assert cli.main(["reproduce", "--profile", "quick", "--run", "greetings-mnrl", "--tolerance", "-1"]) == 2
+
+
+def test_a_lock_held_by_a_live_process_that_is_not_the_runner_is_stale(tmp_path):
+    """pid 1 (init) is alive but is not this project's runner: its lock is taken over, not obeyed."""
+    staging_dir = tmp_path / "reports" / "quick" / ".staging" / "greetings-mnrl"
+    staging_dir.parent.mkdir(parents=True)
+    (staging_dir.parent / "greetings-mnrl.lock").write_text("1\n")
+    with staging.locked(staging_dir) as lock:
+        assert lock.read_text().strip() == str(os.getpid())
+    assert staging.alive(os.getpid()) and not staging.alive(1)

@@ -150,7 +150,10 @@ def _command(args) -> int:
         print(stats.markdown(stats.summary_table(records).drop(columns=["data (stand-in)"])))
         return 0
     if args.command == "reproduce":
-        result = reproduce.reproduce(args.profile, args.run, args.tolerance or reproduce.REPRODUCE_TOLERANCE)
+        tolerance = reproduce.REPRODUCE_TOLERANCE if args.tolerance is None else args.tolerance
+        if not tolerance >= 0:  # negative, or nan
+            raise ParamsError(f"--tolerance {args.tolerance}: must be 0 (identical) or more")
+        result = reproduce.reproduce(args.profile, args.run, tolerance)
         return 0 if result["within_tolerance"] else 1
     if args.command == "summary":
         ok = staging.execute_summary(args.profile, allow_missing=args.allow_missing)

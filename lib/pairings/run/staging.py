@@ -47,13 +47,20 @@ def kernel_name() -> str:
 
 
 def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process of this project's runner: a live process that is not a Python running
+    ``pairings`` (a pid reused by another program, pid 1) does not hold a lock. Where /proc cannot say, alive."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return True  # no /proc (macOS) or not ours to read: trust the pid
+    # the runner, a test or a notebook kernel driving it in-process
+    return any(word in command for word in (b"pairings", b"pytest", b"ipykernel"))
 
 
 @contextlib.contextmanager

@@ -136,6 +136,10 @@ def fit(model: SentenceTransformer, loss: torch.nn.Module, train: Dataset, param
     trainer = make_trainer(model, loss, train, params, output_dir,
                            [*(callbacks or []), *([SaveHead(loss)] if head and params.checkpoint_steps else [])])
     lean = params.speed.lean_loop
+    if params.resume:  # said before training, not found out from the record afterwards
+        folder = Path(trainer.args.output_dir)
+        if not (loop.checkpoints(folder) if lean else complete_checkpoints(folder, loss)):
+            print(f"resume: no complete checkpoint under {folder}: training from the start")
     pack = params.speed.fast_path and not (lean and base_model.device(params) == "cuda")
     start = time.perf_counter()
     with speed.packed(model, params.speed.fast_dropout) if pack else contextlib.nullcontext() as packed:
