@@ -282,3 +282,11 @@ def test_a_lock_held_by_a_live_process_that_is_not_the_runner_is_stale(tmp_path)
     with staging.locked(staging_dir) as lock:
         assert lock.read_text().strip() == str(os.getpid())
     assert staging.alive(os.getpid()) and not staging.alive(1)
+
+
+def test_a_missing_profile_folder_is_named(tmp_path, monkeypatch):
+    from pairings.params import ParamsError
+
+    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path)
+    with pytest.raises(ParamsError, match=r"quick/: no such folder: the quick profile's params files are missing"):
+        Params.load("quick", "greetings-mnrl")

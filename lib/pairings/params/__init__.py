@@ -155,6 +155,9 @@ class Params:
         """The params of a profile's pairing (and variant), with optional overrides."""
         if profile not in config.PROFILES:
             raise ParamsError(f"unknown profile {profile!r}; known: {', '.join(config.PROFILES)}{_hint(profile, config.PROFILES)}")
+        if not (config.PARAMS_DIR / profile).is_dir():
+            raise ParamsError(f"{shown(config.PARAMS_DIR / profile)}/: no such folder: the {profile} profile's params "
+                              f"files are missing (a fresh clone has params/quick, params/local and params/seed)")
         known = pairings(profile)
         if pairing not in known:
             raise ParamsError(f"unknown pairing {pairing!r} in the {profile} profile; known: {', '.join(known)}{_hint(pairing, known)}")
