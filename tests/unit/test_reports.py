@@ -91,7 +91,7 @@ def index_rows(html: str) -> dict[str, str]:
 
 
 def test_index_shows_each_records_numbers_in_its_own_row(tmp_path):
-    rows = index_rows((QUICK / "index.html").read_text())
+    rows = index_rows((QUICK / "index.html").read_text().split('id="runs"', 1)[1])
     for run, rec in RECORDS.items():
         assert run in rows, run
         task = rec.task_metric
@@ -300,3 +300,22 @@ def test_every_record_agrees_with_its_executed_notebook(profile):
         for number in (f'{rec.before["stsb_spearman"]:.4f}', f'{rec.after["stsb_spearman"]:.4f}',
                        f'{rec.after[rec.task_metric]:.3f}'):
             assert number in shown, f"{profile}/{rec.run}: {number} is not in its notebook's outputs"
+
+
+def test_the_index_has_one_row_per_pairing_and_variant_with_its_changes(tmp_path):
+    """The index opens with a row per cell (pairing and variant, over seeds): its task, STSb and SICK-R change as the
+    records give them, coloured by sign; every seed's report linked; no NaN anywhere."""
+    from pairings.report import stats
+
+    records = record.load_all("local")
+    pages = {r.run: f"{r.run}.html" for r in records}
+    page = site.index_html("local", records, pages, [])
+    cells = page.split('id="cells"', 1)[1].split("</table>", 1)[0]
+    groups = stats.group(records)
+    assert cells.count("<tr>") - 1 == len(groups) > 20  # the header row aside
+    snli = [row for row in cells.split("<tr>") if "<b>snli-softmax.lp</b>" in row][0]
+    runs = groups["snli-softmax.lp"]
+    stsb = [r.after["stsb_spearman"] - r.before["stsb_spearman"] for r in runs]
+    assert stats.change_text(stsb, 4) in snli and "rgba(220, 38, 38" in snli  # STSb fell: red
+    assert all(f'href="{r.run}.html"' in snli for r in runs) and len(runs) == 3
+    assert "NaN" not in page and "nan" not in cells
