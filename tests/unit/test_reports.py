@@ -319,3 +319,12 @@ def test_the_index_has_one_row_per_pairing_and_variant_with_its_changes(tmp_path
     assert stats.change_text(stsb, 4) in snli and "rgba(220, 38, 38" in snli  # STSb fell: red
     assert all(f'href="{r.run}.html"' in snli for r in runs) and len(runs) == 3
     assert "NaN" not in page and "nan" not in cells
+
+
+def test_a_record_names_the_code_it_ran(tmp_path, monkeypatch):
+    """versions()["minilm-pairings"]: the commit, marked where lib/, notebooks/ or params/ differ from it; outside a
+    git checkout, "unknown"."""
+    version = record.versions()["minilm-pairings"]
+    assert re.fullmatch(r"[0-9a-f]{40}( \+ uncommitted changes)?", version), version
+    monkeypatch.setattr(config, "PROJ_ROOT", tmp_path)
+    assert record.code_version() == "unknown (not a git checkout)"

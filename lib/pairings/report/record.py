@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -24,8 +25,23 @@ PACKAGES = ("torch", "sentence-transformers", "transformers", "datasets", "accel
 SCHEMA = 1
 
 
+def code_version() -> str:
+    """The project's commit, "+ uncommitted changes" where tracked files differ from it; "unknown" outside a git
+    checkout (a copy, an image without git)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(config.PROJ_ROOT), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "lib", "notebooks", "params")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return commit + (" + uncommitted changes" if dirty else "")
+
+
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
+    out = {"python": platform.python_version(), "minilm-pairings": code_version()}
     for name in PACKAGES:
         try:
             out[name] = metadata.version(name)
