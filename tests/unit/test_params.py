@@ -128,6 +128,11 @@ BASE = {"pairing": "snli-softmax"}
     ({"normalize": "yes"}, "'normalize' must be a bool"),
     ({"epochs": 0}, "'epochs' must be at least 1"),
     ({"batch_size": -4}, "'batch_size' must be at least 1"),
+    ({"batch_size": 10**18}, "'batch_size' must be at least 1 and at most 65,536"),
+    ({"torch_threads": 1_000_000}, "'torch_threads' must be at least 1 and at most 1,024"),
+    ({"transfer_pairs": 1}, "'transfer_pairs' must be at least 10, or null for all"),
+    ({"interpolation_points": 1}, "'interpolation_points' must be 0 \\(none\\) or from 2"),
+    ({"eval_points": 500}, "'eval_points' must be from 0 \\(none\\) to 101"),
     ({"learning_rate": 0.0}, r"'learning_rate' must be a finite number in \(0, 1.0\]"),
     ({"max_seq_length": 1024}, "'max_seq_length' must be between 1 and the model's 512 positions"),
     ({"loss": "triplet"}, "'loss' must be one of mnrl, softmax, cosine"),
@@ -192,3 +197,11 @@ def test_the_speed_options_are_one_object_written_flat():
         local.replace(train_loop="leen")
     with pytest.raises(ParamsError, match="unknown parameter 'speed'"):
         Params.load("quick", "quora-mnrl", {"speed": {"fast_path": False}})
+
+
+def test_the_params_command_prints_each_limit_beside_its_value(capsys):
+    from pairings.run import cli
+
+    assert cli.main(["params", "quora-mnrl", "--profile", "quick"]) == 0
+    out = capsys.readouterr().out
+    assert "batch_size" in out and "[1 … 65536]" in out and "[10 … ]" in out

@@ -31,7 +31,7 @@ from pairings.data.sources import is_path_source
 from pairings.params.files import PROFILE_FILE, ParamsError, file_layers, pairings, shown, variants
 from pairings.params.speed import ENCODE_DTYPES, TRAIN_LOOPS, Speed
 
-__all__ = ["MAX_POSITIONS", "PROFILE_FILE", "Params", "ParamsError", "Speed", "file_layers", "pairings", "shown", "variants"]
+__all__ = ["LIMITS", "MAX_POSITIONS", "PROFILE_FILE", "Params", "ParamsError", "Speed", "file_layers", "pairings", "shown", "variants"]
 
 # The base model's position embeddings: all-MiniLM-L6-v2 (a BERT) has 512.
 MAX_POSITIONS = 512
@@ -230,6 +230,16 @@ MAX_POINTS = 101  # interpolation_points: α every 0.01
 MAX_LEARNING_RATE = 1.0
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds
 MIN_STSB_PAIRS = 10
+# The range of every count a params file may set, checked before anything loads (None: no bound on that side, or
+# null allowed where the parameter takes it); `python -m pairings params PAIRING` prints them beside each value.
+LIMITS: dict[str, tuple[float | None, float | None]] = {
+    "epochs": (0, MAX_EPOCHS), "batch_size": (1, 65_536), "logging_steps": (1, 1_000_000),
+    "train_pairs": (1, None), "test_pairs": (2, None), "stsb_pairs": (MIN_STSB_PAIRS, None),
+    "sick_pairs": (MIN_STSB_PAIRS, None), "transfer_pairs": (MIN_STSB_PAIRS, None), "checkpoint_steps": (1, None),
+    "torch_threads": (1, 1_024), "max_seq_length": (1, MAX_POSITIONS), "seed": (0, MAX_SEED),
+    "head_warmup_epochs": (0, MAX_EPOCHS), "interpolation_points": (0, MAX_POINTS), "eval_points": (0, MAX_POINTS),
+    "learning_rate": (0, MAX_LEARNING_RATE), "head_warmup_lr": (0, MAX_LEARNING_RATE), "warmup_ratio": (0, 1),
+}
 
 
 def option_types(spec) -> dict[str, Any]:
@@ -321,10 +331,13 @@ def _validate(p: Params, spec) -> None:
         fail("epochs", "must be at least 1 (0 only with head_warmup_epochs: the head's probe alone)")
     if p.epochs > MAX_EPOCHS:
         fail("epochs", f"must be at most {MAX_EPOCHS:,}")
-    for key in ("train_pairs", "test_pairs", "stsb_pairs", "sick_pairs", "transfer_pairs", "checkpoint_steps",
-                "torch_threads"):
-        if getattr(p, key) is not None and getattr(p, key) < 1:
-            fail(key, "must be at least 1, or null for all")
+    for key in ("train_pairs", "test_pairs", "transfer_pairs", "checkpoint_steps", "torch_threads", "batch_size",
+                "logging_steps"):
+        low, high = LIMITS[key]
+        value = getattr(p, key)
+        if value is not None and not (low <= value and (high is None or value <= high)):
+            null = ", or null for all" if key in ("train_pairs", "test_pairs", "transfer_pairs") else ""
+            fail(key, f"must be at least {low:,}" + (f" and at most {high:,}" if high is not None else "") + null)
     for key in ("stsb_pairs", "sick_pairs"):
         if getattr(p, key) is not None and getattr(p, key) < MIN_STSB_PAIRS:
             fail(key, f"must be at least {MIN_STSB_PAIRS} (a Spearman of fewer pairs means little), or null for all")

@@ -16,7 +16,7 @@ import pairings
 from pairings import config, publish
 from pairings.data import strict_yaml
 from pairings.data.sources import DataError
-from pairings.params import Params, ParamsError, shown
+from pairings.params import LIMITS, Params, ParamsError, shown
 from pairings.report import grid, record, stats
 from pairings.run import executors, plan, reproduce, scaffold, signals, staging
 from pairings.train.base_model import ModelError
@@ -131,7 +131,9 @@ def _command(args) -> int:
         width = max(len(k) for k, _, _ in rows)
         print(f"{p.run_name} ({p.profile} profile): data set {p.data_set} × loss {p.loss}")
         for key, value, origin in rows:
-            print(f"  {key:<{width}}  {value!r:<40}  {origin}")
+            low, high = LIMITS.get(key, (None, None))
+            limits = "" if low is None else f"  [{low:g} … {'' if high is None else f'{high:g}'}]"
+            print(f"  {key:<{width}}  {value!r:<40}  {origin}{limits}")
         return 0
     if args.command == "new":
         for path in scaffold.new_pairing(args.name, args.data, args.loss):
