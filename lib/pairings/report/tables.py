@@ -3,6 +3,7 @@ Metric names for readers live here (``label``)."""
 
 from __future__ import annotations
 
+import html
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -46,6 +47,27 @@ def label(key: str) -> str:
 def params_table(params) -> pd.DataFrame:
     return pd.DataFrame({"value": {k: repr(v) if isinstance(v, str) or v is None else v
                                    for k, v in params.to_dict().items()}})
+
+
+class Folded:
+    """A run's what-and-how in a few lines, every parameter folded below it (an HTML <details>, closed): what a
+    report opens with. In a notebook it shows as HTML; as text (a terminal, a test), the lines and the table."""
+
+    def __init__(self, params, lines: list[str]):
+        self.params, self.lines = params, lines
+        origins = params.origins()
+        values = params.to_dict()
+        self.table = pd.DataFrame({"value": {k: repr(v) if isinstance(v, str) or v is None else v for k, v in values.items()
+                                             if k != "output_dir"},
+                                   "from": {k: origins[k] for k in values if k != "output_dir"}})
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<p>{html.escape(line)}</p>" for line in self.lines)
+        return (f"{head}<details><summary>All {len(self.table)} parameters of this run, and where each came from"
+                f"</summary>{self.table.to_html()}</details>")
+
+    def __repr__(self) -> str:
+        return "\n".join([*self.lines, self.table.to_string()])
 
 
 def comparison(before: Mapping[str, float], after: Mapping[str, float], digits: int = 3) -> pd.DataFrame:

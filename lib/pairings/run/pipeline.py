@@ -75,14 +75,20 @@ class Run:
         return cls(params)
 
     def params_table(self):
-        """Every parameter of the run; a grid cell (a seed data set under another loss) says so first, since
-        the notebook's prose describes its seed pairing's loss."""
+        """What the run is (data set, loss, profile, seed, sizes) in a few lines, every parameter folded below; a grid
+        cell (a seed data set under another loss) says so first, since the notebook's prose describes its seed
+        pairing's loss."""
         p, seed_loss = self.params, self.data_set.recipe.get("loss")
         if seed_loss and p.loss != seed_loss:
             print(f"This run is a cell of the data × loss grid: {self.data_set.name} × {losses.get(p.loss).label}, the "
                   f"recipe of {self.data_set.pairing} under another loss; the notes of this notebook describe "
                   f"{self.data_set.pairing} ({losses.get(seed_loss).label}).")
-        return tables.params_table(p)
+        sizes = ", ".join(f"{k.removesuffix('_pairs')} {'all' if v is None else f'{v:,}'}"
+                          for k, v in (("train_pairs", p.train_pairs), ("test_pairs", p.test_pairs)))
+        lines = [f"{p.run_name}: {self.data_set.title} under {losses.get(p.loss).label}, the {p.profile} profile, "
+                 f"seed {p.seed}; {p.epochs} epoch(s) at batch size {p.batch_size}, learning rate {p.learning_rate:g}; "
+                 f"pairs: {sizes}."]
+        return tables.Folded(p, lines)
 
     # ---- 1-3: model, data, loss ---------------------------------------------------------------
 
