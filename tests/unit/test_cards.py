@@ -44,3 +44,18 @@ def test_card_names_base_model_data_recipe_and_both_evaluations(saved):
 def test_base_model_of_a_hub_id_and_an_unknown_folder(tmp_path):
     assert cards.base_model_entry("org/model")["id"] == "org/model"
     assert cards.base_model_entry(str(tmp_path)) == {"id": None, "source": str(tmp_path)}
+
+
+def test_a_card_of_the_users_own_data_does_not_speak_of_a_seed_card():
+    import json
+
+    from pairings import config
+    from pairings.report import cards
+    from pairings.report.record import Record
+
+    raw = json.loads((config.report_dir("quick") / "greetings-mnrl.json").read_text())
+    raw["params"]["data_set"], raw["data"]["stand_in"] = "file", None
+    text = cards.lineage_section(Record.from_dict(raw))
+    assert "- **Data:** the user's own (no seed card, so no stand-in)" in text and "seed card's own data" not in text
+    raw["params"]["data_set"] = "quora"
+    assert "- **Stand-in:** none (the seed card's own data)" in cards.lineage_section(Record.from_dict(raw))

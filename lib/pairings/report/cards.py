@@ -104,7 +104,9 @@ def lineage_section(rec: dict) -> str:
         f"- **Base model:** `{base.get('id') or 'unknown'}`" + (f" (from {base['source']})" if base.get("source") else ""),
         f"- **Training data:** {_title(p['data_set'])}: `{data.get('train_source') or p.get('train_data')}`"
         + (f", {data['train_pairs']:,} training rows" if isinstance(data.get("train_pairs"), int) else ""),
-        f"- **Stand-in:** {stand_in}" if stand_in else "- **Stand-in:** none (the seed card's own data)",
+        f"- **Stand-in:** {stand_in}" if stand_in else (
+            "- **Data:** the user's own (no seed card, so no stand-in)" if p.get("data_set") not in data_sets.registry() or
+            not data_sets.registry()[p["data_set"]].card else "- **Stand-in:** none (the seed card's own data)"),
         f"- **Held-out test data:** `{data.get('test_source') or p.get('test_data')}`; "
         f"STSb: `{p.get('stsb_data', 'stsb')}`",
         f"- **Recipe:** loss {losses.label(p['loss'])}, batch size {p['batch_size']}, "
