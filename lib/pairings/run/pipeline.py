@@ -44,6 +44,7 @@ def transfer_tasks(params) -> dict[str, data_sets.Task]:
 
 
 PHASES = ("before", "after")
+SMALL_TEST = 100  # held-out queries or pairs below which a report warns that its task metric cannot separate models
 
 
 class Run:
@@ -154,6 +155,11 @@ class Run:
                                                  seed=self.params.seed, start_kind=kind)
         values = {**own["metrics"], **general}
         self.metrics[phase], self.artifacts[phase] = values, own["artifacts"]
+        held = len(task.held_out())
+        if phase == "before" and 0 < held < SMALL_TEST:
+            print(f"Note: the held-out task has {held} queries or pairs (fewer than {SMALL_TEST}): its metric moves in "
+                  f"steps of about 1/{held} and can saturate; too few to tell two models apart, read it as a check "
+                  f"that the pipeline runs.")
         if phase == "after" and self.head_report:
             print(f"Head diagnostic ({self.head_report['pairs']}): {self.head_report['line']}")
         self.eval_seconds += time.perf_counter() - start
