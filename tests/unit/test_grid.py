@@ -199,3 +199,28 @@ def test_the_fitted_head_table_sets_three_ways_of_softmax_side_by_side():
     assert table.loc[("snli", "card's recipe"), "STSb change"] == "-0.5000 ± 0.0000"
     assert table.loc[("snli", "head fitted first"), "runs (seeds)"] == 2
     assert table.loc[("snli", "probe alone"), "STSb change"] == "0.0000"
+
+
+def test_the_shares_interval_covers_a_known_share_and_shrinks_with_the_noise():
+    """Synthetic records: a known additive grid (its shares written out above) plus seed noise. With no noise every
+    resample is the grid itself: the interval is the point. With noise the interval widens and still holds the
+    noiseless share; with noise ten times larger it is wider again."""
+    import numpy as np
+
+    from pairings.report import uncertainty
+
+    def noisy(sd, seed=0):
+        rng = np.random.default_rng(seed)
+        return [rec(d, loss, GRAND + DATA[d] + LOSS[loss] + rng.normal(0, sd), seed=s)
+                for d in DATA for loss in LOSS for s in (42, 43, 44)]
+
+    ss_data, ss_loss = 3 * sum(v * v for v in DATA.values()), 4 * sum(v * v for v in LOSS.values())
+    exact = ss_data / (ss_data + ss_loss)
+    share, low, high = uncertainty.share_intervals(noisy(0.0), "stsb_spearman", resamples=50)["data"]
+    assert share == pytest.approx(exact) and low == pytest.approx(exact) and high == pytest.approx(exact)
+    share, low, high = uncertainty.share_intervals(noisy(0.01), "stsb_spearman", resamples=300)["data"]
+    assert low < exact < high and 0 < high - low < 0.2
+    _, wide_low, wide_high = uncertainty.share_intervals(noisy(0.1), "stsb_spearman", resamples=300)["data"]
+    assert wide_high - wide_low > high - low
+    table = uncertainty.intervals_table(noisy(0.01))
+    assert table.loc["cells with one seed", "STSb change"] == "0" and "[" in table.loc["data", "STSb change"]
