@@ -224,3 +224,23 @@ def test_the_shares_interval_covers_a_known_share_and_shrinks_with_the_noise():
     assert wide_high - wide_low > high - low
     table = uncertainty.intervals_table(noisy(0.01))
     assert table.loc["cells with one seed", "STSb change"] == "0" and "[" in table.loc["data", "STSb change"]
+
+
+def test_the_grid_at_another_learning_rate_is_a_grid_of_its_own():
+    """Cells at 2e-5 (variants lr2e-5 and <loss>-lr2e-5) are no cells of the cards' grid; at_rate sets them out as a
+    grid of their own that every grid function reads as it reads the cards' one."""
+    def at(d, loss, change, variant):
+        r = rec(d, loss, change, variant=variant)
+        r.params["learning_rate"] = 2e-5
+        return r
+
+    slow = [at("quora", "mnrl", -0.01, "lr2e-5"), at("quora", "softmax", -0.05, "softmax-lr2e-5"),
+            at("snli", "softmax", -0.02, "lr2e-5"), at("snli", "mnrl", 0.0, "mnrl-lr2e-5")]
+    cards = additive()
+    assert grid.rate_tag(2e-5) == "lr2e-5"
+    assert grid.grid_cells(cards + slow) == grid.grid_cells(cards)  # the cards' grid is unchanged by them
+    seen = grid.at_rate(cards + slow, 2e-5)
+    cells = grid.grid_cells(seen)
+    assert sorted(cells) == [("quora", "mnrl"), ("quora", "softmax"), ("snli", "mnrl"), ("snli", "softmax")]
+    assert grid.changes(cells[("quora", "softmax")], "stsb_spearman") == pytest.approx([-0.05])
+    assert all(r.params["learning_rate"] == 2e-5 for r in seen) and slow[1].params["variant"] == "softmax-lr2e-5"

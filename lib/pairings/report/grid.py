@@ -35,6 +35,27 @@ def grid_column(params: dict) -> str | None:
     return loss if variant in ("", loss) else None
 
 
+def rate_tag(learning_rate: float) -> str:
+    """The variant suffix of a grid cell at another learning rate: 2e-5 → "lr2e-5"."""
+    return "lr" + f"{learning_rate:g}".replace("e-0", "e-")
+
+
+def at_rate(records: list[Record], learning_rate: float) -> list[Record]:
+    """The grid trained at another learning rate, as a grid of its own: the records whose variant is ``lr<rate>``
+    (a seed pairing's recipe) or ``<column>-lr<rate>`` (a cell) at that rate, each seen as its cell at the cards'
+    rate would be (the suffix dropped from its variant), so every grid function applies to it unchanged. The cards'
+    grid never holds them (their variants name no loss alone)."""
+    tag, out = rate_tag(learning_rate), []
+    for r in records:
+        variant = r.params.get("variant", "")
+        if r.params.get("learning_rate") != learning_rate or not (variant == tag or variant.endswith("-" + tag)):
+            continue
+        seen = Record.from_dict(r.to_dict())
+        seen.params["variant"] = variant.removesuffix(tag).removesuffix("-")
+        out.append(seen)
+    return out
+
+
 def grid_cells(records: list[Record], columns: tuple[str, ...] = GRID_COLUMNS) -> dict[tuple[str, str], list[Record]]:
     """The records that are cells of the data × loss grid, by (data set, column), over seeds (see
     ``grid_column``), for the columns asked. Ablations and probes alone are not cells."""

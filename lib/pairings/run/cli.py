@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     table = sub.add_parser("table", help="print the summary table of a profile's records as Markdown")
     shown_table = table.add_mutually_exclusive_group()
     shown_table.add_argument("--grid", action="store_true", help="the data × loss grid and its decomposition instead")
+    table.add_argument("--learning-rate", type=float, default=None,
+                       help="with --grid: the grid's cells trained at this rate (variants lr<rate>, <loss>-lr<rate>)")
     shown_table.add_argument("--heads", action="store_true",
                              help="SoftmaxLoss three ways (the card's random head, the head fitted first, the probe "
                                   "alone) and what each run's head learned, instead")
@@ -146,6 +148,14 @@ def _command(args) -> int:
             print(f"no run records in reports/{args.profile}/ (python -m pairings run --profile {args.profile} "
                   f"writes them)", file=sys.stderr)
             return 1
+        if args.learning_rate is not None:
+            if not args.grid:
+                raise ParamsError("--learning-rate is an option of --grid")
+            records = grid.at_rate(records, args.learning_rate)
+            if not records:
+                raise ParamsError(f"--learning-rate {args.learning_rate:g}: no run of reports/{args.profile}/ is a grid "
+                                  f"cell at that rate (variants {grid.rate_tag(args.learning_rate)}, "
+                                  f"<loss>-{grid.rate_tag(args.learning_rate)})")
         if args.grid or args.heads:
             print(grid.grid_markdown(records) if args.grid else grid.heads_markdown(records))
             intervals = uncertainty.intervals_table(records) if args.grid else None
