@@ -169,7 +169,13 @@ class DataSet:
         stsb = general.load(params.stsb_data, params.stsb_pairs)
         sick = general.load(params.sick_data, params.sick_pairs, "sick_data") if params.sick_data else None
         train, task, info = self.load(params)
-        shaped = self.shape(params.loss, train, params)
+        try:
+            shaped = self.shape(params.loss, train, params)
+        except DataError as err:
+            if "parameter '" in str(err):
+                raise
+            raise DataError(f"parameter 'train_data' = {params.train_data!r} (data set '{self.name}', loss "
+                            f"'{params.loss}'): {err}") from None
         return Prepared(train, shaped, stsb, task, info, sanity.check(self, params, train, shaped, task), sick)
 
 

@@ -46,10 +46,19 @@ def refusal(ds: Dataset, kind: str, loss: str) -> str | None:
 def read_pairs(spec: str, key: str) -> tuple[Loaded, str]:
     """The file's first two text columns as ``text1``, ``text2`` (and ``label`` or ``score``): (rows, kind)."""
     raw = load_source(spec, key)
-    texts = [c for c in raw.column_names if c not in ("label", "score") and raw.features[c].dtype in ("string", "large_string")]
+
+    def kind_of(column: str) -> str:  # a nested or JSON column has no dtype: name its type instead
+        return getattr(raw.features[column], "dtype", type(raw.features[column]).__name__)
+
+    texts = [c for c in raw.column_names if c not in ("label", "score") and kind_of(c) in ("string", "large_string")]
     if len(texts) < 2:
+        one = raw.column_names[0] if len(raw.column_names) == 1 else ""
+        separator = next((name for sep, name in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")) if sep in one), None)
+        if separator:
+            raise DataError(f"parameter '{key}' = {spec!r}: one column named {one!r}: the file seems separated by "
+                            f"{separator}; save it comma-separated (or as .parquet / .jsonl)")
         raise DataError(f"parameter '{key}' = {spec!r}: needs two text columns; the file has "
-                        f"{', '.join(f'{c} ({raw.features[c].dtype})' for c in raw.column_names)}")
+                        f"{', '.join(f'{c} ({kind_of(c)})' for c in raw.column_names)}")
     kind = "classes" if "label" in raw.column_names else "scores" if "score" in raw.column_names else "pairs"
     ds = raw.select_columns(texts[:2] + {"classes": ["label"], "scores": ["score"], "pairs": []}[kind])
     ds = ds.rename_columns({texts[0]: "text1", texts[1]: "text2"})
@@ -123,8 +132,10 @@ class File(PairData):
         else:
             train_ds, test_ds = split_rows(rows.dataset)
         if len(train_ds) < 2 or len(test_ds) < 2:
+            firsts = len(set(values(rows.dataset, "text1")))
             raise DataError(f"parameter 'train_data' = {p.train_data!r}: too few rows to hold out a test set "
-                            f"({len(train_ds)} to train, {len(test_ds)} to test)")
+                            f"({len(train_ds)} to train, {len(test_ds)} to test: the test set holds out whole first "
+                            f"texts, and the file has {firsts:,} distinct ones; give more, or a test_data file)")
         train = Loaded(subset(train_ds, p.train_pairs), p.train_data, rows.rows_read, rows.dropped)
         return train, PairTask(subset(test_ds, p.test_pairs), kind), {"kind": kind}
 

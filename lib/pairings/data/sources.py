@@ -82,11 +82,29 @@ def load_source(spec: str, key: str) -> Dataset:
     builder = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}.get(path.suffix.lower())
     if path.is_dir() or builder is None:
         raise DataError(f"parameter '{key}' = {spec!r}: {path} is not a .parquet, .csv or .jsonl file")
+    where = f"parameter '{key}' = {spec!r}: {path}"
+    if not path.is_file():
+        raise DataError(f"{where} is not a regular file (a folder, a FIFO or a device): give a data file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{where} is empty")
+    if builder in ("csv", "json"):
+        head = path.read_bytes()[:1 << 20]
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as err:
+            if err.start < len(head) - 4:  # not a character cut at the end of the sample
+                raise DataError(f"{where} is not UTF-8 text (byte {head[err.start]:#04x} at position {err.start}; "
+                                f"Latin-1 or Windows-1252?): save it as UTF-8") from None
     try:
         # a file's name is not a pattern: '[', '*' or '?' in it must not make datasets look for other files
         return datasets.load_dataset(builder, data_files=glob.escape(str(path)), split="train")
     except Exception as err:  # pyarrow / pandas errors for truncated or malformed files
-        raise DataError(f"parameter '{key}' = {spec!r}: cannot read {path}: {type(err).__name__}: {err}") from None
+        if "corresponds to no data" in str(err):
+            raise DataError(f"{where} has no rows (a header alone?)") from None
+        cause = err.__cause__ or err.__context__  # datasets wraps the reader's own error
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None and "generating the dataset" in str(err) else \
+            f"{type(err).__name__}: {err}"
+        raise DataError(f"{where} cannot be read as {builder}: {' '.join(detail.split())[:300]}") from None
 
 
 def _load_hub(spec: str, key: str) -> Dataset:
