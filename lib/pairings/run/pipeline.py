@@ -163,7 +163,7 @@ class Run:
         if phase == "after" and self.head_report:
             print(f"Head diagnostic ({self.head_report['pairs']}): {self.head_report['line']}")
         self.eval_seconds += time.perf_counter() - start
-        if phase == "after" and self.along is not None and self.before:
+        if phase == "after" and self.along is not None and "before" in self.metrics:
             self.along_curve()
         if phase == "after" and self.params.interpolation_points:
             self.way_back()
