@@ -86,7 +86,8 @@ def describe(point: Mapping, at: str, task_label: str) -> str:
     """One line: where the operating point lies and what it keeps."""
     where = f"α = {point[at]:g}" if at == "alpha" else f"step {point[at]:,}"
     if point["gain"] <= 0:
-        return (f"the fine-tune lost {task_label} ({point['gain']:+.3f}): nothing to keep; {where} is the furthest "
+        what = "lost" if point["gain"] < 0 else "did not change"
+        return (f"the fine-tune {what} {task_label} ({point['gain']:+.3f}): nothing to keep; {where} is the furthest "
                 f"point within {point['tolerance']:g} of the base model's STSb")
     if point["all_within"]:
         return f"STSb stays within {point['tolerance']:g} of the base model's all the way: the whole task gain is kept"
