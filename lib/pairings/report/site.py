@@ -50,6 +50,8 @@ def change_cell(values: list[float], digits: int, metric: str) -> str:
         return '<td class=none title="not measured by these runs">—</td>'
     mean = float(np.mean(values))
     better = -mean if metric in LOWER_IS_BETTER else mean
+    if abs(better) < 5e-5:  # no change at the digits shown: no colour
+        return f"<td>{html.escape(change_text(values, digits))}</td>"
     strength = min(abs(better) / 0.3, 1.0)  # a change of 0.3 or more: full colour
     colour = f"rgba(22, 163, 74, {0.08 + 0.5 * strength:.2f})" if better > 0 else f"rgba(220, 38, 38, {0.08 + 0.5 * strength:.2f})"
     return f'<td style="background: {colour}">{html.escape(change_text(values, digits))}</td>'
@@ -110,9 +112,9 @@ th {{ background: #f4f4f4; }} .failed {{ color: #a00; }} code {{ background: #f4
 td.none {{ color: #888; }} details {{ margin-top: 1.5rem; }} summary {{ cursor: pointer; font-weight: 600; }}
 </style></head><body>
 <h1>minilm-pairings: <code>{esc(profile)}</code> profile</h1>
-<p>How the data and the loss shape a fine-tuned <code>all-MiniLM-L6-v2</code>. Each row is one run of a pairing
-notebook, executed by papermill with <code>params/{esc(profile)}/&lt;pairing&gt;.yaml</code>; every number is read
-from that run's record (<code>&lt;run&gt;.json</code> beside this page).</p>
+<p>How the data and the loss shape a fine-tuned <code>all-MiniLM-L6-v2</code>. Each run is a pairing notebook executed
+by papermill with <code>params/{esc(profile)}/&lt;pairing&gt;.yaml</code>; every number is read from that run's record
+(<code>&lt;run&gt;.json</code> beside this page).</p>
 {extra}
 <h2>What each fine-tuning changed</h2>
 <p>One row per pairing and variant (a cell of the data × loss grid, or an ablation): the change fine-tuned − base of
