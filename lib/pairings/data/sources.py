@@ -104,7 +104,8 @@ def load_source(spec: str, key: str) -> Dataset:
         cause = err.__cause__ or err.__context__  # datasets wraps the reader's own error
         detail = f"{type(cause).__name__}: {cause}" if cause is not None and "generating the dataset" in str(err) else \
             f"{type(err).__name__}: {err}"
-        raise DataError(f"{where} cannot be read as {builder}: {' '.join(detail.split())[:300]}") from None
+        raise DataError(f"parameter '{key}' = {spec!r}: cannot read {path} as {builder}: "
+                        f"{' '.join(detail.split())[:300]}") from None
 
 
 def _load_hub(spec: str, key: str) -> Dataset:
