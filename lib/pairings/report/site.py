@@ -109,7 +109,8 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem;
 table {{ border-collapse: collapse; width: 100%; font-size: 0.92rem; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 0.45rem 0.6rem; text-align: left; vertical-align: top; }}
 th {{ background: #f4f4f4; }} .failed {{ color: #a00; }} code {{ background: #f4f4f4; padding: 0 .2rem; }}
-td.none {{ color: #888; }} #cells td:nth-child(n+4) {{ white-space: nowrap; }} details {{ margin-top: 1.5rem; }} summary {{ cursor: pointer; font-weight: 600; }}
+td.none {{ color: #888; }} #cells td:nth-child(n+4) {{ white-space: nowrap; }}
+details {{ margin-top: 1.5rem; }} summary {{ cursor: pointer; font-weight: 600; }}
 </style></head><body>
 <h1>minilm-pairings: <code>{esc(profile)}</code> profile</h1>
 <p>How the data and the loss shape a fine-tuned <code>all-MiniLM-L6-v2</code>. Each run is a pairing notebook executed
